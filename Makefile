@@ -1,0 +1,48 @@
+# One entry point for every job. `make run` and `make test` do all the set-up
+# on a fresh machine: a virtualenv with the package, and the control-plane
+# binaries (built once per machine from the official Go modules).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := reconciler informers builders
+
+.PHONY: all venv assets up down run test lint typecheck layers pytest bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+assets:
+	@bash tests/controlplane/build-assets.sh >/dev/null
+
+up: venv assets
+	$(PY) -m tests.controlplane up
+
+down: venv
+	$(PY) -m tests.controlplane down
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy $(PACKAGES)
+
+layers: venv
+	$(VENV)/bin/lint-imports
+
+pytest: venv assets
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck layers pytest
+
+clean: down
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Kuscia knowledge without I/O: typed models in, desired Kubernetes objects out."""

@@ -1,0 +1,292 @@
+"""Typed models of AppImage and KusciaTask, field for field as the CRDs in
+charts/kuscia-reconciler/crds declare them (a test keeps the two in step).
+
+Fields the CRD keeps opaque (probes, envFrom, affinity, ...) stay plain dicts:
+they are copied into Pods as they are, never interpreted here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "kuscia.secretflow"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class _Model(BaseModel):
+    """Kuscia's camelCase names on the wire, snake_case in Python; unknown fields are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Protocol(StrEnum):
+    HTTP = "HTTP"
+    GRPC = "GRPC"
+    TCP = "TCP"
+
+
+class Scope(StrEnum):
+    CLUSTER = "Cluster"
+    DOMAIN = "Domain"
+    LOCAL = "Local"
+
+
+class RestartPolicy(StrEnum):
+    ALWAYS = "Always"
+    ON_FAILURE = "OnFailure"
+    NEVER = "Never"
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    NEVER = "Never"
+    IF_NOT_PRESENT = "IfNotPresent"
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata the builders read; everything else is kept as it is."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = Field("", alias="resourceVersion")
+    generation: int = 0
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+# --- AppImage -----------------------------------------------------------------
+
+
+class Image(_Model):
+    name: str = ""
+    tag: str
+    id: str = ""
+    sign: str = ""
+
+
+class ConfigVolumeMount(_Model):
+    mount_path: str
+    sub_path: str
+
+
+class ContainerPort(_Model):
+    name: str
+    port: int | None = None
+    protocol: Protocol = Protocol.HTTP
+    scope: Scope = Scope.LOCAL
+
+
+class EnvVar(BaseModel):
+    """A container env entry; `valueFrom` and any other field pass through untouched."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    value: str | None = None
+
+
+class Resources(_Model):
+    limits: dict[str, int | str] = {}
+    requests: dict[str, int | str] = {}
+
+
+class Container(_Model):
+    name: str
+    command: list[str] | None = None
+    args: list[str] | None = None
+    working_dir: str | None = None
+    config_volume_mounts: list[ConfigVolumeMount] = []
+    ports: list[ContainerPort] = []
+    env: list[EnvVar] = []
+    env_from: list[dict[str, Any]] = []
+    resources: Resources | None = None
+    readiness_probe: dict[str, Any] | None = None
+    liveness_probe: dict[str, Any] | None = None
+    startup_probe: dict[str, Any] | None = None
+    image_pull_policy: PullPolicy | None = None
+    security_context: dict[str, Any] | None = None
+
+
+class DeploySpec(_Model):
+    restart_policy: RestartPolicy | None = None
+    affinity: dict[str, Any] | None = None
+    containers: list[Container]
+
+
+class IngressFrom(_Model):
+    roles: list[str] = []
+
+
+class IngressPort(_Model):
+    port: str
+
+
+class Ingress(_Model):
+    from_: IngressFrom = Field(default_factory=IngressFrom, alias="from")
+    ports: list[IngressPort] = []
+
+
+class NetworkPolicy(_Model):
+    ingresses: list[Ingress] = []
+
+
+class DeployTemplate(_Model):
+    name: str = ""
+    role: str = ""
+    replicas: int = 1
+    network_policy: NetworkPolicy | None = None
+    spec: DeploySpec
+
+
+class AppImageSpec(_Model):
+    image: Image
+    config_templates: dict[str, str] = {}
+    deploy_templates: list[DeployTemplate]
+
+
+class Condition(_Model):
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+class AppImageStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = []
+
+
+class AppImage(_Model):
+    api_version: str = API_VERSION
+    kind: str = "AppImage"
+    metadata: ObjectMeta
+    spec: AppImageSpec
+    status: AppImageStatus = Field(default_factory=AppImageStatus)
+
+
+# --- KusciaTask ---------------------------------------------------------------
+
+
+class ScheduleConfig(_Model):
+    min_reserved_members: int | None = None
+    resource_reserved_seconds: int | None = None
+    lifecycle_seconds: int | None = None
+    retry_interval_seconds: int | None = None
+
+
+class PartyContainer(_Model):
+    name: str | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: list[EnvVar] = []
+    resources: Resources | None = None
+
+
+class PartySpec(_Model):
+    restart_policy: RestartPolicy | None = None
+    containers: list[PartyContainer] = []
+
+
+class PartyTemplate(_Model):
+    replicas: int | None = None
+    spec: PartySpec = Field(default_factory=PartySpec)
+
+
+class Party(_Model):
+    domain_id: str = Field(alias="domainID")
+    app_image_ref: str
+    role: str = ""
+    min_reserved_pods: int | None = None
+    template: PartyTemplate = Field(default_factory=PartyTemplate)
+
+
+class KusciaTaskSpec(_Model):
+    initiator: str
+    task_input_config: str = ""
+    schedule_config: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    parties: list[Party]
+
+
+class PartyTaskStatus(_Model):
+    domain_id: str = Field("", alias="domainID")
+    role: str = ""
+    phase: str = ""
+    message: str = ""
+
+
+class PodStatus(_Model):
+    pod_name: str = ""
+    namespace: str = ""
+    node_name: str = ""
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    termination_log: str = ""
+    create_time: str | None = None
+    start_time: str | None = None
+    ready_time: str | None = None
+
+
+class ServiceStatus(_Model):
+    namespace: str = ""
+    service_name: str = ""
+    port_name: str = ""
+    port_number: int | None = None
+    scope: str = ""
+    create_time: str | None = None
+    ready_time: str | None = None
+    reason: str = ""
+    message: str = ""
+
+
+class AllocatedPorts(_Model):
+    domain_id: str = Field("", alias="domainID")
+    role: str = ""
+    named_port: dict[str, int] = {}
+
+
+class BoundAppImage(_Model):
+    domain_id: str = Field("", alias="domainID")
+    role: str = ""
+    app_image_ref: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int | None = None
+
+
+class KusciaTaskStatus(_Model):
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    observed_generation: int | None = None
+    start_time: str | None = None
+    completion_time: str | None = None
+    last_reconcile_time: str | None = None
+    conditions: list[Condition] = []
+    party_task_status: list[PartyTaskStatus] = []
+    pod_statuses: dict[str, PodStatus] = {}
+    service_statuses: dict[str, ServiceStatus] = {}
+    allocated_ports: list[AllocatedPorts] = []
+    bound_app_images: list[BoundAppImage] = []
+
+
+class KusciaTask(_Model):
+    api_version: str = API_VERSION
+    kind: str = "KusciaTask"
+    metadata: ObjectMeta
+    spec: KusciaTaskSpec
+    status: KusciaTaskStatus = Field(default_factory=KusciaTaskStatus)

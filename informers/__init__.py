@@ -1,0 +1,1 @@
+"""Generic list/watch caches, indexes and a rate-limited workqueue; nothing Kuscia-specific."""

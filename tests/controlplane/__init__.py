@@ -1,0 +1,1 @@
+"""The real local control plane (etcd + kube-apiserver) used by tests and `make up`."""

@@ -1,0 +1,40 @@
+"""Finds the control-plane binaries (kube-apiserver, etcd, kubectl).
+
+Lookup order, as envtest's: TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS/<name>,
+/usr/local/kubebuilder/bin/<name>; anything still missing is built once per
+machine from the official Go modules by build-assets.sh into a cache.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUILD_SCRIPT = HERE / "build-assets.sh"
+NAMES = ("kube-apiserver", "etcd", "kubectl")
+
+
+def _supplied(name: str) -> Path | None:
+    env_name = "TEST_ASSET_" + name.upper().replace("-", "_")
+    candidates = [os.environ.get(env_name, "")]
+    if os.environ.get("KUBEBUILDER_ASSETS"):
+        candidates.append(os.path.join(os.environ["KUBEBUILDER_ASSETS"], name))
+    candidates.append(f"/usr/local/kubebuilder/bin/{name}")
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    return None
+
+
+def find_assets() -> dict[str, Path]:
+    """Path of each binary, building the missing ones (minutes, once per machine)."""
+    found = {name: _supplied(name) for name in NAMES}
+    if all(found.values()):
+        return {name: path for name, path in found.items() if path is not None}
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout.strip()
+    cache = Path(out.splitlines()[-1])
+    return {name: found[name] or cache / name for name in NAMES}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the local control plane (kube-apiserver, etcd, kubectl) from the
+# official Go modules, once per machine, into a cache outside the repository.
+# A binary already supplied by TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS or
+# /usr/local/kubebuilder/bin is used as it is and never built.
+# Prints the directory that holds the binaries it built (the cache).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+module_version() { # DIR MODULE -> the version the wrapper module pins
+  (cd "$here/gomod/$1" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' "$2")
+}
+KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
+ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
+os=$(go env GOOS) arch=$(go env GOARCH)
+cache_root=${KUSCIA_RECONCILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kuscia-reconciler}
+assets="$cache_root/k8s/${KUBE_VERSION#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
+
+supplied() { # NAME -> 0 when a binary is supplied from outside
+  local name=$1 var
+  var="TEST_ASSET_$(echo "$name" | tr 'a-z-' 'A-Z_')"
+  [ -n "${!var:-}" ] && [ -x "${!var}" ] && return 0
+  [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$name" ] && return 0
+  [ -x "/usr/local/kubebuilder/bin/$name" ] && return 0
+  return 1
+}
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-modcacherw
+mkdir -p "$assets"
+lock="$assets/.build.lock"
+exec 9>"$lock"
+flock 9
+
+build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+kube_ldflags="-s -w -buildid="
+minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X '$pkg.gitVersion=$KUBE_VERSION' -X '$pkg.gitMajor=1' -X '$pkg.gitMinor=$minor'"
+  kube_ldflags+=" -X '$pkg.gitTreeState=clean' -X '$pkg.buildDate=$build_date'"
+done
+
+build() { # NAME MODULE_DIR PACKAGE LDFLAGS
+  local name=$1 dir=$2 pkg=$3 ldflags=$4
+  if supplied "$name" || [ -x "$assets/$name" ]; then return 0; fi
+  echo "building $name from $pkg (cached in $assets; takes minutes the first time)" >&2
+  (cd "$here/gomod/$dir" && go build -p "$(nproc)" -trimpath -tags selinux,notest \
+      -ldflags "$ldflags" -o "$assets/$name.tmp" "$pkg")
+  mv "$assets/$name.tmp" "$assets/$name"
+}
+
+build etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+echo "$assets"

@@ -1,0 +1,259 @@
+"""A real local control plane: etcd and kube-apiserver on free loopback ports.
+
+Used by the pytest session fixture and by `make up` (python -m
+tests.controlplane). The admin authenticates with a static bearer token;
+the API server signs its own serving certificate, which the kubeconfig trusts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.controlplane.assets import find_assets
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
+START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _write_sa_key(path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver sharing one work directory; start() is idempotent per instance."""
+
+    workdir: Path
+    etcd_port: int = field(default_factory=free_port)
+    etcd_peer_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    extra_apiserver_args: list[str] = field(default_factory=list)
+    detach: bool = False
+    assets: dict[str, Path] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def kubectl(self) -> Path:
+        return self.assets["kubectl"]
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.assets:
+            self.assets = find_assets()
+        certs = self.workdir / "certs"
+        certs.mkdir(exist_ok=True)
+        if not (certs / "sa.key").exists():
+            _write_sa_key(certs / "sa.key")
+        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        self.start_etcd()
+        self.start_apiserver()
+        self._write_kubeconfig()
+        self.install_crds()
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.procs[name] = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=self.detach
+        )
+        log.close()
+        (self.workdir / f"{name}.pid").write_text(str(self.procs[name].pid))
+
+    def start_etcd(self) -> None:
+        data = self.workdir / "etcd-data"
+        self._spawn(
+            "etcd",
+            [
+                str(self.assets["etcd"]),
+                f"--data-dir={data}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-cluster=default=http://127.0.0.1:{self.etcd_peer_port}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        self._wait("etcd", lambda: self._http_ok(f"{self.etcd_url}/health"))
+
+    def start_apiserver(self) -> None:
+        certs = self.workdir / "certs"
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.assets["kube-apiserver"]),
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                "--bind-address=127.0.0.1",
+                f"--cert-dir={certs}",
+                "--disable-admission-plugins=ServiceAccount",
+                f"--etcd-servers={self.etcd_url}",
+                f"--secure-port={self.api_port}",
+                f"--service-account-issuer={self.url}/",
+                f"--service-account-key-file={certs / 'sa.key'}",
+                f"--service-account-signing-key-file={certs / 'sa.key'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                *self.extra_apiserver_args,
+            ],
+        )
+        self._wait("kube-apiserver", lambda: self._http_ok(f"{self.url}/readyz", tls=True))
+
+    def stop_apiserver(self) -> None:
+        self._stop("kube-apiserver")
+
+    def restart_apiserver(self) -> None:
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    def stop(self) -> None:
+        self._stop("kube-apiserver")
+        self._stop("etcd")
+
+    def _stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _wait(self, name: str, ready: object) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        proc = self.procs[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}:\n"
+                    + _log_tail(self.workdir / f"{name}.log")
+                )
+            if ready():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"{name} not ready after {START_TIMEOUT}s:\n" + _log_tail(self.workdir / f"{name}.log")
+        )
+
+    def _http_ok(self, url: str, tls: bool = False) -> bool:
+        context = None
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(url)
+        if tls:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=2, context=context) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def _write_kubeconfig(self) -> None:
+        ca = (self.workdir / "certs" / "apiserver.crt").read_bytes()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "envtest",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(ca).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "envtest", "user": {"token": self.token}}],
+            "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": "envtest"}}],
+            "current-context": "envtest",
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        self.kubeconfig.chmod(0o600)
+
+    def run_kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    def install_crds(self) -> None:
+        self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))
+        self.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+
+    def etcd_revision(self) -> int:
+        body = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})
+        return int(body["header"]["revision"])
+
+    def compact_etcd(self) -> int:
+        """Compacts etcd to its current revision, so older resourceVersions give 410."""
+        revision = self.etcd_revision()
+        self._etcd_post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def _etcd_post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        request = urllib.request.Request(
+            self.etcd_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, object] = json.loads(response.read())
+            return result

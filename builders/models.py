@@ -63,6 +63,9 @@ class ObjectMeta(BaseModel):
     uid: str = ""
     resource_version: str = Field("", alias="resourceVersion")
     generation: int = 0
+    creation_timestamp: str | None = Field(None, alias="creationTimestamp")
+    deletion_timestamp: str | None = Field(None, alias="deletionTimestamp")
+    finalizers: list[str] = []
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
 

@@ -39,7 +39,11 @@ def up(workdir: Path) -> None:
         return
     down(workdir, quiet=True)
     plane = ControlPlane(workdir / "controlplane", detach=True)
-    plane.start()
+    try:
+        plane.start()
+    except BaseException:
+        plane.stop()
+        raise
     shutil.copy(plane.kubeconfig, workdir / "kubeconfig")
     (workdir / "kubectl").unlink(missing_ok=True)
     (workdir / "kubectl").symlink_to(plane.kubectl)

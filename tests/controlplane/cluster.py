@@ -40,19 +40,25 @@ def _log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _write_sa_key(path: Path) -> None:
+def _write_sa_keys(private: Path, public: Path) -> None:
+    """The key pair the API server signs and verifies service-account tokens with."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(
+    private.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
     )
-    path.chmod(0o600)
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 @dataclass
@@ -92,7 +98,7 @@ class ControlPlane:
         certs = self.workdir / "certs"
         certs.mkdir(exist_ok=True)
         if not (certs / "sa.key").exists():
-            _write_sa_key(certs / "sa.key")
+            _write_sa_keys(certs / "sa.key", certs / "sa.pub")
         (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
         self.start_etcd()
         self.start_apiserver()
@@ -139,7 +145,7 @@ class ControlPlane:
                 f"--etcd-servers={self.etcd_url}",
                 f"--secure-port={self.api_port}",
                 f"--service-account-issuer={self.url}/",
-                f"--service-account-key-file={certs / 'sa.key'}",
+                f"--service-account-key-file={certs / 'sa.pub'}",
                 f"--service-account-signing-key-file={certs / 'sa.key'}",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
@@ -225,14 +231,17 @@ class ControlPlane:
     def run_kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            check=check,
+            check=False,
             timeout=120,
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
 
     def install_crds(self) -> None:
         self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))

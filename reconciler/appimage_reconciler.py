@@ -1,0 +1,79 @@
+"""Reports each AppImage's own problems (SPEC §7) in its status `Valid`
+condition; only the status subresource is ever written, never the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from builders import validate_app_image
+from builders.models import AppImage
+from informers.clock import Clock
+from reconciler import phase
+from reconciler.caches import Caches
+from reconciler.events import NORMAL, WARNING, EventRecorder
+from reconciler.kube import Kube
+
+
+class AppImageReconciler:
+    def __init__(
+        self, kube: Kube, caches: Caches, events: EventRecorder, clock: Clock, field_manager: str
+    ) -> None:
+        self.kube = kube
+        self.caches = caches
+        self.events = events
+        self.clock = clock
+        self.field_manager = field_manager
+
+    async def reconcile(self, name: str) -> None:
+        raw = self.caches.app_images.store.get_by_key(name)
+        if raw is None:
+            return
+        reason, message = _verdict(raw)
+        old = raw.get("status") or {}
+        previous: dict[str, Any] = next(
+            (c for c in old.get("conditions", []) if c.get("type") == "Valid"), {}
+        )
+        valid = "True" if not reason else "False"
+        condition = {"type": "Valid", "status": valid, "reason": reason or "Valid"}
+        if message:
+            condition["message"] = message
+        if previous.get("status") == valid and previous.get("lastTransitionTime"):
+            condition["lastTransitionTime"] = previous["lastTransitionTime"]
+        else:
+            condition["lastTransitionTime"] = phase.timestamp(self.clock.wall())
+        status = {
+            "observedGeneration": raw["metadata"].get("generation"),
+            "conditions": [condition],
+        }
+        if old == status:
+            return
+        body = {
+            "apiVersion": raw["apiVersion"],
+            "kind": raw["kind"],
+            "metadata": {"name": name},
+            "status": status,
+        }
+        await self.kube.apply(body, field_manager=self.field_manager, subresource="status")
+        if previous.get("status") != valid or previous.get("message") != message:
+            if reason:
+                await self.events.emit(raw, WARNING, reason, message)
+            elif previous:
+                await self.events.emit(raw, NORMAL, "Valid", "the AppImage is valid again")
+
+
+def _verdict(raw: Mapping[str, Any]) -> tuple[str, str]:
+    """('', '') when valid, else the first problem's reason and every problem's message."""
+    name = raw["metadata"]["name"]
+    try:
+        model = AppImage.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return "InvalidAppImage", f"AppImage {name}: {where}: {first['msg']}"
+    problems = validate_app_image(model)
+    if not problems:
+        return "", ""
+    return problems[0].reason, "; ".join(p.message for p in problems)

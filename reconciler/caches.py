@@ -1,0 +1,109 @@
+"""The informers the controller runs and the indexes it reads them by: tasks
+by AppImage, by party domain and by uid; children by the task uid label."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from informers.informer import Informer
+from kubernetes_asyncio.client import ApiClient
+
+from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
+from informers.clock import Clock
+from informers.resource import Resource
+
+TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
+APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
+NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
+PODS = Resource("", "v1", "pods", namespaced=True)
+SERVICES = Resource("", "v1", "services", namespaced=True)
+CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
+NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", namespaced=True)
+
+BY_APP_IMAGE = "appImageRef"
+BY_DOMAIN = "domainID"
+BY_UID = "uid"
+BY_TASK_UID = "taskUID"
+
+CHILD_KINDS = {
+    "Pod": PODS,
+    "Service": SERVICES,
+    "ConfigMap": CONFIG_MAPS,
+    "NetworkPolicy": NETWORK_POLICIES,
+}
+
+
+def _parties(task: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    parties = (task.get("spec") or {}).get("parties") or []
+    return [p for p in parties if isinstance(p, dict)]
+
+
+def task_app_images(task: dict[str, Any]) -> list[str]:
+    return sorted({str(p["appImageRef"]) for p in _parties(task) if p.get("appImageRef")})
+
+
+def task_domains(task: dict[str, Any]) -> list[str]:
+    return sorted({str(p["domainID"]) for p in _parties(task) if p.get("domainID")})
+
+
+def object_uid(obj: dict[str, Any]) -> list[str]:
+    uid = obj["metadata"].get("uid")
+    return [uid] if uid else []
+
+
+def child_task_uid(obj: dict[str, Any]) -> list[str]:
+    uid = (obj["metadata"].get("labels") or {}).get(TASK_UID_LABEL)
+    return [uid] if uid else []
+
+
+def drop_pod_noise(obj: dict[str, Any]) -> dict[str, Any]:
+    """Trims what the controller never reads (managedFields), to keep the cache small."""
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
+class Caches:
+    """Every informer of one controller, created together, run together."""
+
+    def __init__(
+        self, api: ApiClient, *, namespace: str | None, clock: Clock | None = None
+    ) -> None:
+        selector = f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}"
+        self.tasks = Informer(
+            api,
+            TASKS,
+            namespace=namespace,
+            indexers={BY_APP_IMAGE: task_app_images, BY_DOMAIN: task_domains, BY_UID: object_uid},
+            clock=clock,
+            name="kusciatasks",
+        )
+        self.app_images = Informer(api, APP_IMAGES, clock=clock, name="appimages")
+        self.namespaces = Informer(api, NAMESPACES, clock=clock, name="namespaces")
+        self.children = {
+            kind: Informer(
+                api,
+                resource,
+                label_selector=selector,
+                indexers={BY_TASK_UID: child_task_uid},
+                clock=clock,
+                name=resource.plural,
+            )
+            for kind, resource in CHILD_KINDS.items()
+        }
+
+    @property
+    def all(self) -> list[Informer]:
+        return [self.tasks, self.app_images, self.namespaces, *self.children.values()]
+
+    def has_synced(self) -> bool:
+        return all(informer.has_synced() for informer in self.all)
+
+    def healthy(self) -> bool:
+        return all(informer.healthy for informer in self.all)
+
+    def children_of(self, task_uid: str) -> dict[str, list[dict[str, Any]]]:
+        return {
+            kind: informer.store.by_index(BY_TASK_UID, task_uid)
+            for kind, informer in self.children.items()
+        }

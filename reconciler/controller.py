@@ -1,0 +1,258 @@
+"""The running controller: informers feed one workqueue, workers reconcile
+tasks and AppImages from it, only while this process leads; every loop lives
+in one anyio task group, so shutdown and failure travel the same way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import anyio
+import structlog
+from kubernetes_asyncio.client import ApiClient
+
+from informers.clock import Clock, RealClock
+from informers.workqueue import RateLimitingQueue
+from reconciler import metrics, phase
+from reconciler.appimage_reconciler import AppImageReconciler
+from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
+from reconciler.events import EventRecorder
+from reconciler.kube import Kube
+from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
+from reconciler.server import Probes, Servers
+from reconciler.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TASK, APP_IMAGE = "KusciaTask", "AppImage"
+Item = tuple[str, str]  # (kind, key)
+
+
+class LeadershipLost(Exception):
+    """Raised so the process exits and a fresh one campaigns again."""
+
+
+class _Enqueue:
+    """An informer event handler that maps every event to queue items."""
+
+    def __init__(
+        self, queue: RateLimitingQueue[Item], items: Callable[[dict[str, Any]], Iterable[Item]]
+    ):
+        self.queue = queue
+        self.items = items
+
+    def on_add(self, obj: dict[str, Any], is_initial_list: bool) -> None:
+        for item in self.items(obj):
+            self.queue.add(item)
+
+    def on_update(self, old: dict[str, Any], new: dict[str, Any], is_resync: bool) -> None:
+        for item in self.items(new):
+            self.queue.add(item)
+
+    def on_delete(self, obj: dict[str, Any]) -> None:
+        for item in self.items(obj):
+            self.queue.add(item)
+
+
+def _waiting(task: dict[str, Any]) -> bool:
+    """A task that has not made its objects yet, so a new AppImage or namespace may unblock it."""
+    status = task.get("status") or {}
+    if status.get("phase") in phase.FINISHED:
+        return False
+    return not any(
+        c.get("type") == "ResourceCreated" and c.get("status") == "True"
+        for c in status.get("conditions", [])
+    )
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta["name"])
+
+
+class Controller:
+    def __init__(self, api: ApiClient, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.api = api
+        self.settings = settings
+        self.clock = clock or RealClock()
+        self.kube = Kube(api)
+        self.caches = Caches(api, namespace=settings.namespace, clock=self.clock)
+        self.queue: RateLimitingQueue[Item] = RateLimitingQueue("kusciatask", clock=self.clock)
+        self.events = EventRecorder(
+            self.kube,
+            self.clock,
+            component="kuscia-reconciler",
+            field_manager=settings.field_manager,
+        )
+        from reconciler.task_reconciler import TaskReconciler
+
+        self.tasks = TaskReconciler(self.kube, self.caches, self.events, settings, self.clock)
+        self.app_images = AppImageReconciler(
+            self.kube, self.caches, self.events, self.clock, settings.field_manager
+        )
+        self.servers = Servers(
+            settings.server.metrics_address,
+            settings.server.health_address,
+            Probes(healthy=self._healthy, ready=self._ready),
+        )
+        self.leading = anyio.Event()
+        self._workers_running = 0
+        self._stopping = False
+        self._wire()
+
+    # --- wiring ------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        caches, queue = self.caches, self.queue
+        caches.tasks.add_event_handler(_Enqueue(queue, lambda t: [(TASK, _key(t))]))
+
+        def tasks_of_app_image(image: dict[str, Any]) -> list[Item]:
+            name = image["metadata"]["name"]
+            waiting = caches.tasks.store.by_index(BY_APP_IMAGE, name)
+            return [(APP_IMAGE, name)] + [(TASK, _key(t)) for t in waiting if _waiting(t)]
+
+        caches.app_images.add_event_handler(_Enqueue(queue, tasks_of_app_image))
+
+        def tasks_of_namespace(namespace: dict[str, Any]) -> list[Item]:
+            waiting = caches.tasks.store.by_index(BY_DOMAIN, namespace["metadata"]["name"])
+            return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+
+        caches.namespaces.add_event_handler(_Enqueue(queue, tasks_of_namespace))
+
+        def task_of_child(child: dict[str, Any]) -> list[Item]:
+            return [
+                (TASK, _key(t))
+                for uid in child_task_uid(child)
+                for t in caches.tasks.store.by_index(BY_UID, uid)
+            ]
+
+        for informer in caches.children.values():
+            informer.add_event_handler(_Enqueue(queue, task_of_child))
+
+    # --- probes ------------------------------------------------------------------
+
+    def _healthy(self) -> tuple[bool, str]:
+        if not self.caches.healthy():
+            broken = [i.name for i in self.caches.all if not i.healthy]
+            return False, f"informers cannot list/watch: {', '.join(map(str, broken))}"
+        if (
+            self.leading.is_set()
+            and self._workers_running < self.settings.workers
+            and (not self._stopping)
+        ):
+            return False, f"{self._workers_running} of {self.settings.workers} workers running"
+        elector = getattr(self, "elector", None)
+        if elector is not None and not elector.healthy():
+            return False, "leader lease expired without renewal"
+        return True, ""
+
+    def _ready(self) -> tuple[bool, str]:
+        if not self.caches.has_synced():
+            return False, "caches not synced"
+        return True, ""
+
+    # --- running -----------------------------------------------------------------
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.servers.run)
+            for informer in self.caches.all:
+                group.start_soon(informer.run)
+            group.start_soon(self.queue.run)
+            if handle_signals:
+                group.start_soon(self._stop_on_signals, group.cancel_scope)
+            for informer in self.caches.all:
+                await informer.wait_for_sync()
+            log.info("caches synced", tasks=len(self.caches.tasks.store.list_keys()))
+            if self.settings.leader.enabled:
+                self.elector = LeaderElector(self.api, self._leader_config())
+                await self.elector.run(self._lead)
+                if not self._stopping:
+                    raise LeadershipLost("leadership lost")
+            else:
+                await self._lead()
+            group.cancel_scope.cancel()
+
+    def _leader_config(self) -> LeaderElectionConfig:
+        leader = self.settings.leader
+        identity = leader.identity or f"{socket.gethostname()}_{os.getpid()}_{time.time_ns()}"
+        return LeaderElectionConfig(
+            lease_name=leader.lease_name,
+            namespace=leader.namespace,
+            identity=identity,
+            lease_duration=leader.lease_duration,
+            renew_deadline=leader.renew_deadline,
+            retry_period=leader.retry_period,
+        )
+
+    async def _lead(self) -> None:
+        log.info("leading; starting workers", workers=self.settings.workers)
+        self.leading.set()
+        metrics.LEADER.labels(self.settings.leader.lease_name).set(1)
+        try:
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.settings.workers):
+                    workers.start_soon(self._worker)
+        finally:
+            metrics.LEADER.labels(self.settings.leader.lease_name).set(0)
+
+    async def _stop_on_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("stopping: draining in-flight work", signal=signal.Signals(signum).name)
+                await self.stop()
+                scope.cancel()
+                return
+
+    async def stop(self) -> None:
+        """Lets in-flight reconciles finish (bounded), then stops the workers."""
+        self._stopping = True
+        with anyio.move_on_after(20):
+            await self.queue.shut_down_with_drain()
+        self.queue.shut_down()
+
+    async def _worker(self) -> None:
+        self._workers_running += 1
+        try:
+            while True:
+                item, shutting_down = await self.queue.get()
+                if shutting_down or item is None:
+                    return
+                try:
+                    await self._process(item)
+                finally:
+                    self.queue.done(item)
+        finally:
+            self._workers_running -= 1
+
+    async def _process(self, item: Item) -> None:
+        kind, key = item
+        controller = kind.lower()
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(kind=kind, key=key):
+            try:
+                if kind == TASK:
+                    result = await self.tasks.reconcile(key)
+                    requeue_after = result.requeue_after
+                else:
+                    await self.app_images.reconcile(key)
+                    requeue_after = None
+            except Exception as error:  # any failure is retried with backoff, never fatal
+                metrics.RECONCILE_ERRORS.labels(controller).inc()
+                metrics.RECONCILE_TOTAL.labels(controller, "error").inc()
+                log.warning("reconcile failed; will retry", error=str(error), exc_info=error)
+                self.queue.add_rate_limited(item)
+                return
+            finally:
+                metrics.RECONCILE_TIME.labels(controller).observe(time.perf_counter() - started)
+        self.queue.forget(item)
+        if requeue_after is not None:
+            metrics.RECONCILE_TOTAL.labels(controller, "requeue_after").inc()
+            self.queue.add_after(item, requeue_after)
+        else:
+            metrics.RECONCILE_TOTAL.labels(controller, "success").inc()

@@ -1,0 +1,44 @@
+"""Decides whether a live object already carries everything we would apply,
+so a settled cluster gets no writes while an edit to a field we own is still
+seen (and corrected by the next apply)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def covers(live: Any, desired: Any) -> bool:
+    """True when every field of `desired` is in `live` with the same value.
+
+    The API server adds defaults (maps gain keys, list items gain fields, and
+    admission may add items such as a token volume), so maps compare as
+    subsets and each desired list item must be covered by some live item.
+    Numbers and their string forms (`cpu: 1` vs "1") count as equal.
+    """
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            key in live and covers(live[key], value) for key, value in desired.items()
+        )
+    if isinstance(desired, Sequence) and not isinstance(desired, str):
+        if not isinstance(live, Sequence) or isinstance(live, str):
+            return False
+        if desired and all(isinstance(item, Mapping) for item in desired):
+            return all(any(covers(candidate, item) for candidate in live) for item in desired)
+        return len(live) == len(desired) and all(
+            covers(a, b) for a, b in zip(live, desired, strict=True)
+        )
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return live is desired
+    if (isinstance(desired, int | float) and isinstance(live, str)) or (
+        isinstance(live, int | float) and isinstance(desired, str)
+    ):
+        return str(live) == str(desired)
+    return bool(live == desired)
+
+
+def apply_needed(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    if live is None:
+        return True
+    body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    return not covers(live, body)

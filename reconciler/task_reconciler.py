@@ -1,0 +1,356 @@
+"""Reconciles one KusciaTask from the caches: bind it to its AppImages, apply
+what the builders produce (skipping what is already there), write the status
+when it changed, record Events, and clean up finished or deleted tasks."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import structlog
+from pydantic import ValidationError
+
+from builders import BuildError, Cluster, Plan, plan
+from builders.labels import PARTNER_LABEL, PARTNER_VALUE
+from builders.models import AppImage, KusciaTask
+from informers.clock import Clock
+from reconciler import phase
+from reconciler.caches import Caches
+from reconciler.drift import apply_needed
+from reconciler.events import NORMAL, WARNING, EventRecorder
+from reconciler.kube import KINDS, ApiError, Kube
+from reconciler.settings import Settings
+
+log = structlog.get_logger(__name__)
+FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
+REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
+
+
+class PermanentError(Exception):
+    """An error retrying cannot fix; it is reported on the task, not retried."""
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None = None
+
+
+class TaskReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        caches: Caches,
+        events: EventRecorder,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.kube = kube
+        self.caches = caches
+        self.events = events
+        self.settings = settings
+        self.clock = clock
+        # AppImage revisions by (name, uid, generation): the status subresource
+        # moves resourceVersion without changing the spec, generation does not.
+        self._revisions: OrderedDict[tuple[str, str, int], AppImage] = OrderedDict()
+
+    async def reconcile(self, key: str) -> Result:
+        raw = self.caches.tasks.store.get_by_key(key)
+        if raw is None:
+            return Result()
+        try:
+            task = KusciaTask.model_validate(raw)
+        except ValidationError as error:
+            await self._report_invalid_task(raw, error)
+            return Result()
+        if task.metadata.deletion_timestamp:
+            await self._finalize(task, raw)
+            return Result()
+        if task.status.phase in phase.FINISHED:
+            await self._clean_finished(task)
+            return Result()
+        if FINALIZER not in task.metadata.finalizers:
+            await self._set_finalizer(task, present=True)
+        outcome, frozen = self._plan(task)
+        created = frozen
+        applied: list[dict[str, Any]] = []
+        if isinstance(outcome, Plan) and not frozen:
+            try:
+                applied = await self._apply(task, outcome)
+                created = True
+            except PermanentError as error:
+                outcome = BuildError("ApplyFailed", str(error), waiting=False)
+        observed = self._observed(task, applied)
+        status = phase.desired_status(
+            task, raw.get("status") or {}, outcome, observed, self.clock.wall(), created=created
+        )
+        await self._write_status(task, raw, status)
+        if status.get("phase") in phase.FINISHED:
+            await self._clean_finished(KusciaTask.model_validate({**raw, "status": status}))
+        if status.get("phase") == phase.PENDING and (
+            isinstance(outcome, BuildError) or not created
+        ):
+            created_at = phase.parse_time(task.metadata.creation_timestamp) or self.clock.wall()
+            delay = phase.lifecycle_deadline(task, created_at) - self.clock.wall().timestamp()
+            return Result(requeue_after=max(delay, 0.0) + 0.5)
+        return Result()
+
+    # --- binding ---------------------------------------------------------------
+
+    def _plan(self, task: KusciaTask) -> tuple[Plan | BuildError, bool]:
+        """The task's plan, and whether it must not be applied.
+
+        Once a task's objects exist it is built from the AppImage revisions it
+        was bound to, so a later AppImage edit never touches what it runs
+        (SPEC §2). Revisions are remembered in memory; after a restart that
+        lost one, the task is reported on but nothing is applied over it.
+        """
+        app_images: dict[str, AppImage] = {}
+        for name in {p.app_image_ref for p in task.spec.parties}:
+            loaded = self._app_image(name)
+            if isinstance(loaded, BuildError):
+                return loaded, False
+            if loaded is not None:
+                app_images[name] = loaded
+        frozen = False
+        if _resources_created(task):
+            for bound in task.status.bound_app_images:
+                current = app_images.get(bound.app_image_ref)
+                revision = (bound.app_image_ref, bound.uid, bound.generation or 0)
+                if current and _revision(current) == revision:
+                    continue
+                old = self._revisions.get(revision)
+                if old is None:
+                    frozen = True
+                else:
+                    app_images[bound.app_image_ref] = old
+        namespaces = self.caches.namespaces.store.list()
+        existing = frozenset(ns["metadata"]["name"] for ns in namespaces)
+        partners = frozenset(
+            ns["metadata"]["name"]
+            for ns in namespaces
+            if (ns["metadata"].get("labels") or {}).get(PARTNER_LABEL) == PARTNER_VALUE
+        )
+        try:
+            return plan(task, app_images, Cluster(namespaces=existing, partners=partners)), frozen
+        except BuildError as error:
+            return error, False
+
+    def _app_image(self, name: str) -> AppImage | BuildError | None:
+        raw = self.caches.app_images.store.get_by_key(name)
+        if raw is None:
+            return None
+        meta = raw["metadata"]
+        revision = (name, str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        cached = self._revisions.get(revision)
+        if cached is not None:
+            self._revisions.move_to_end(revision)
+            return cached
+        try:
+            model = AppImage.model_validate(raw)
+        except ValidationError as error:
+            message = f"AppImage {name}: {_first_error(error)}"
+            return BuildError("InvalidAppImage", message, waiting=False, app_image=name)
+        self._revisions[revision] = model
+        while len(self._revisions) > REVISIONS_KEPT:
+            self._revisions.popitem(last=False)
+        return model
+
+    # --- applying ----------------------------------------------------------------
+
+    async def _apply(self, task: KusciaTask, result: Plan) -> list[dict[str, Any]]:
+        """Applies every object the live one does not already match; returns what the
+        server answered, so the status can count them before the caches do."""
+        pending = [obj for obj in result.objects if apply_needed(self._live(obj), obj)]
+        if not pending:
+            return []
+        limiter = anyio.CapacityLimiter(self.settings.apply_concurrency)
+        failures: list[str] = []
+        applied: list[dict[str, Any]] = []
+
+        async def apply_one(obj: Mapping[str, Any]) -> None:
+            async with limiter:
+                try:
+                    applied.append(
+                        await self.kube.apply(obj, field_manager=self.settings.field_manager)
+                    )
+                except ApiError as error:
+                    if error.status in (400, 403, 404, 422):
+                        meta = obj["metadata"]
+                        failures.append(
+                            f"{obj['kind']} {meta.get('namespace')}/{meta['name']}: {error.message}"
+                        )
+                    else:
+                        raise
+
+        async with anyio.create_task_group() as group:
+            for obj in pending:
+                group.start_soon(apply_one, obj)
+        if failures:
+            raise PermanentError("; ".join(sorted(failures)))
+        if task.status.phase == "":
+            await self.events.emit(
+                _ref(task), NORMAL, "ResourcesCreated", f"applied {len(pending)} objects"
+            )
+        for warning in result.warnings:
+            await self.events.emit(_ref(task), WARNING, "UnknownTemplateVariable", warning.message)
+        return applied
+
+    def _live(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        informer = self.caches.children.get(str(obj["kind"]))
+        if informer is None:
+            return None
+        meta = obj["metadata"]
+        return informer.store.get_by_key(f"{meta['namespace']}/{meta['name']}")
+
+    def _observed(self, task: KusciaTask, applied: Sequence[dict[str, Any]]) -> phase.Observed:
+        children = self.caches.children_of(task.metadata.uid)
+        fresh = {(o.get("kind"), _key(o)): o for o in applied}
+        pods = {_key(p): p for p in children["Pod"]}
+        services = {_key(s): s for s in children["Service"]}
+        for (kind, key), obj in fresh.items():
+            if kind == "Pod":
+                pods.setdefault(key, obj)
+            elif kind == "Service":
+                services.setdefault(key, obj)
+        return phase.Observed(pods=pods, services=services)
+
+    # --- status and events -----------------------------------------------------
+
+    async def _write_status(
+        self, task: KusciaTask, raw: Mapping[str, Any], status: dict[str, Any]
+    ) -> None:
+        old = raw.get("status") or {}
+        if old == status:
+            return
+        body = {
+            "apiVersion": raw["apiVersion"],
+            "kind": raw["kind"],
+            "metadata": {"name": task.metadata.name, "namespace": task.metadata.namespace},
+            "status": status,
+        }
+        await self.kube.apply(body, field_manager=self.settings.field_manager, subresource="status")
+        await self._emit_transition(task, old, status)
+
+    async def _emit_transition(
+        self, task: KusciaTask, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        before = (old.get("phase"), old.get("reason"))
+        after = (new.get("phase"), new.get("reason"))
+        if before == after:
+            return
+        new_phase, reason, message = after[0], str(new.get("reason") or ""), new.get("message", "")
+        if new_phase == phase.FAILED:
+            await self.events.emit(_ref(task), WARNING, reason or "Failed", str(message))
+        elif new_phase == phase.PENDING and reason:
+            await self.events.emit(_ref(task), WARNING, reason, str(message))
+        elif new_phase == phase.PENDING:
+            await self.events.emit(_ref(task), NORMAL, "Bound", "bound to its AppImages")
+        elif new_phase == phase.RUNNING:
+            await self.events.emit(_ref(task), NORMAL, "Running", "a pod has started")
+        elif new_phase == phase.SUCCEEDED:
+            await self.events.emit(_ref(task), NORMAL, "Succeeded", str(message))
+
+    async def _report_invalid_task(self, raw: Mapping[str, Any], error: ValidationError) -> None:
+        meta = raw["metadata"]
+        message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {_first_error(error)}"
+        old = raw.get("status") or {}
+        if old.get("phase") == phase.FAILED and old.get("reason") == "InvalidTask":
+            return
+        now = phase.timestamp(self.clock.wall())
+        status = {
+            "phase": phase.FAILED,
+            "reason": "InvalidTask",
+            "message": message,
+            "startTime": old.get("startTime") or now,
+            "completionTime": now,
+            "lastReconcileTime": now,
+        }
+        body = {
+            "apiVersion": raw["apiVersion"],
+            "kind": raw["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+            "status": status,
+        }
+        await self.kube.apply(body, field_manager=self.settings.field_manager, subresource="status")
+        await self.events.emit(raw, WARNING, "InvalidTask", message)
+
+    # --- cleanup -----------------------------------------------------------------
+
+    async def _clean_finished(self, task: KusciaTask) -> None:
+        """Finished: Pods go (failed ones stay for debugging); on success ConfigMaps too."""
+        if self.settings.keep_finished:
+            return
+        children = self.caches.children_of(task.metadata.uid)
+        doomed = [
+            ("Pod", pod)
+            for pod in children["Pod"]
+            if (pod.get("status") or {}).get("phase") != phase.FAILED
+            and not pod["metadata"].get("deletionTimestamp")
+        ]
+        if task.status.phase == phase.SUCCEEDED:
+            doomed += [("ConfigMap", cm) for cm in children["ConfigMap"]]
+        await self._delete(doomed)
+
+    async def _finalize(self, task: KusciaTask, raw: Mapping[str, Any]) -> None:
+        """Deleted: remove every object the task made, in every namespace, then let it go."""
+        children = self.caches.children_of(task.metadata.uid)
+        doomed = [(kind, obj) for kind, objs in children.items() for obj in objs]
+        await self._delete(
+            [(k, o) for k, o in doomed if not o["metadata"].get("deletionTimestamp")]
+        )
+        if doomed:
+            return  # the children's delete events bring the task back here
+        if FINALIZER in task.metadata.finalizers:
+            await self._set_finalizer(task, present=False)
+
+    async def _delete(self, objects: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        async with anyio.create_task_group() as group:
+            for kind, obj in objects:
+                meta = obj["metadata"]
+                group.start_soon(self.kube.delete, KINDS[kind], meta["namespace"], meta["name"])
+
+    async def _set_finalizer(self, task: KusciaTask, *, present: bool) -> None:
+        body = {
+            "apiVersion": task.api_version,
+            "kind": task.kind,
+            "metadata": {
+                "name": task.metadata.name,
+                "namespace": task.metadata.namespace,
+                "finalizers": [FINALIZER] if present else [],
+            },
+        }
+        try:
+            await self.kube.apply(body, field_manager=self.settings.field_manager)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def _ref(task: KusciaTask) -> dict[str, Any]:
+    return {
+        "apiVersion": task.api_version,
+        "kind": task.kind,
+        "metadata": task.metadata.model_dump(by_alias=True, include={"name", "namespace", "uid"}),
+    }
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+def _revision(app_image: AppImage) -> tuple[str, str, int]:
+    meta = app_image.metadata
+    return (meta.name, meta.uid, meta.generation)
+
+
+def _resources_created(task: KusciaTask) -> bool:
+    return any(c.type == "ResourceCreated" and c.status == "True" for c in task.status.conditions)

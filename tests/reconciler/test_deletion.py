@@ -1,0 +1,44 @@
+"""Deleting a task removes what it made in every namespace before the task
+itself goes (a finalizer; owner references cannot cross namespaces)."""
+
+from __future__ import annotations
+
+from tests.reconciler.conftest import Cluster, RunController, example, wait_for
+
+KINDS = ("pods", "services", "configmaps", "networkpolicies")
+
+
+async def test_deleting_a_task_removes_every_object_it_made_then_the_task(
+    cluster: Cluster, run_controller: RunController
+) -> None:
+    await run_controller()
+    home, alice, bob = cluster.namespaces(3)
+    cluster.kubectl_apply(example("secretflow-image.yaml"))
+    cluster.kubectl_apply(cluster.task("secretflow-task-psi.yaml", home, [alice, bob]))
+    await wait_for(lambda: cluster.get("pod", "secretflow-task-psi-0", bob))
+    task = cluster.get("kusciatask", "secretflow-task-psi", home)
+    assert task is not None
+    assert task["metadata"]["finalizers"] == ["kuscia.secretflow/kusciatask-cleanup"]
+    selector = f"kuscia.secretflow/task-uid={task['metadata']['uid']}"
+
+    cluster.kubectl("delete", "kusciatask", "secretflow-task-psi", "-n", home, "--wait=false")
+    await wait_for(lambda: cluster.get("kusciatask", "secretflow-task-psi", home) is None)
+    for ns in (alice, bob):
+        for kind in KINDS:
+            assert cluster.list(kind, ns, selector) == [], (ns, kind)
+
+
+async def test_a_task_deleted_while_the_controller_is_down_is_cleaned_up_on_start(
+    cluster: Cluster, run_controller: RunController
+) -> None:
+    first = await run_controller()
+    home, alice, bob = cluster.namespaces(3)
+    cluster.kubectl_apply(example("secretflow-image.yaml"))
+    cluster.kubectl_apply(cluster.task("secretflow-task-psi.yaml", home, [alice, bob]))
+    await wait_for(lambda: cluster.get("pod", "secretflow-task-psi-0", bob))
+    await first.stop()
+    cluster.kubectl("delete", "kusciatask", "secretflow-task-psi", "-n", home, "--wait=false")
+    assert cluster.get("kusciatask", "secretflow-task-psi", home) is not None  # held by us
+    await run_controller()
+    await wait_for(lambda: cluster.get("kusciatask", "secretflow-task-psi", home) is None)
+    assert cluster.list("pods", bob, "kuscia.secretflow/task-id=secretflow-task-psi") == []

@@ -29,6 +29,11 @@ up: venv assets
 down: venv
 	$(PY) -m tests.controlplane down
 
+# The main job: with no KUBECONFIG, a local control plane is started first.
+run: venv assets
+	@if [ -z "$$KUBECONFIG" ]; then $(PY) -m tests.controlplane up; fi
+	$(PY) -m tests.controlplane.demo $(RUN_ARGS)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -140,13 +140,15 @@ class Kube:
         field_manager: str,
         subresource: str = "",
         dry_run: bool = False,
+        force: bool = True,
     ) -> dict[str, Any]:
-        """Server-side apply of `obj`, taking over fields other managers hold (force)."""
+        """Server-side apply of `obj`; with `force`, fields other managers hold are taken over,
+        without it such a field is a 409 Conflict."""
         meta = obj["metadata"]
         path = kind_of(obj).path(meta.get("namespace"), meta["name"])
         if subresource:
             path += f"/{subresource}"
-        query = [("fieldManager", field_manager), ("force", "true")]
+        query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
         if dry_run:
             query.append(("dryRun", "All"))
         return await self.request(

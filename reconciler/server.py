@@ -7,8 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Servers:
                 server = site._server
                 sockets = getattr(server, "sockets", None) or []
                 self.ports[name] = int(sockets[0].getsockname()[1]) if sockets else bind[1]
+            log.info("serving http", **{f"{name}": port for name, port in self.ports.items()})
             self.started.set()
             await anyio.sleep_forever()
         finally:

@@ -14,7 +14,8 @@ import structlog
 from pydantic import ValidationError
 
 from builders import BuildError, Cluster, Plan, plan
-from builders.labels import PARTNER_LABEL, PARTNER_VALUE
+from builders.errors import Reason
+from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
 from reconciler import phase
@@ -26,11 +27,16 @@ from reconciler.settings import Settings
 
 log = structlog.get_logger(__name__)
 FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
+NAME_CONFLICT = str(Reason.NAME_CONFLICT)
 REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
 
 
 class PermanentError(Exception):
     """An error retrying cannot fix; it is reported on the task, not retried."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class TaskReconciler:
                 applied = await self._apply(task, outcome)
                 created = True
             except PermanentError as error:
-                outcome = BuildError("ApplyFailed", str(error), waiting=False)
+                outcome = BuildError(error.reason, str(error), waiting=False)
         observed = self._observed(task, applied)
         status = phase.desired_status(
             task, raw.get("status") or {}, outcome, observed, self.clock.wall(), created=created
@@ -163,33 +169,49 @@ class TaskReconciler:
     async def _apply(self, task: KusciaTask, result: Plan) -> list[dict[str, Any]]:
         """Applies every object the live one does not already match; returns what the
         server answered, so the status can count them before the caches do."""
-        pending = [obj for obj in result.objects if apply_needed(self._live(obj), obj)]
+        uid = task.metadata.uid
+        conflicts: list[str] = []
+        pending: list[tuple[Mapping[str, Any], bool]] = []
+        for obj in result.objects:
+            live = self._live(obj)
+            owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TASK_UID_LABEL)
+            if live is not None and owner != uid:
+                conflicts.append(f"{_describe(obj)} already belongs to another task ({owner})")
+            elif apply_needed(live, obj):
+                # Force only over an object that is ours; a stranger's object of the
+                # same name then answers 409 instead of being taken over.
+                pending.append((obj, live is not None))
+        if conflicts:
+            raise PermanentError(NAME_CONFLICT, "; ".join(sorted(conflicts)))
         if not pending:
             return []
         limiter = anyio.CapacityLimiter(self.settings.apply_concurrency)
-        failures: list[str] = []
+        failures: list[tuple[str, str]] = []
         applied: list[dict[str, Any]] = []
 
-        async def apply_one(obj: Mapping[str, Any]) -> None:
+        async def apply_one(obj: Mapping[str, Any], force: bool) -> None:
             async with limiter:
                 try:
                     applied.append(
-                        await self.kube.apply(obj, field_manager=self.settings.field_manager)
+                        await self.kube.apply(
+                            obj, field_manager=self.settings.field_manager, force=force
+                        )
                     )
                 except ApiError as error:
-                    if error.status in (400, 403, 404, 422):
-                        meta = obj["metadata"]
-                        failures.append(
-                            f"{obj['kind']} {meta.get('namespace')}/{meta['name']}: {error.message}"
-                        )
+                    if error.conflict:
+                        message = f"{_describe(obj)} exists and is not ours: {error.message}"
+                        failures.append((NAME_CONFLICT, message))
+                    elif error.status in (400, 403, 404, 422):
+                        failures.append(("ApplyFailed", f"{_describe(obj)}: {error.message}"))
                     else:
                         raise
 
         async with anyio.create_task_group() as group:
-            for obj in pending:
-                group.start_soon(apply_one, obj)
+            for desired, force in pending:
+                group.start_soon(apply_one, desired, force)
         if failures:
-            raise PermanentError("; ".join(sorted(failures)))
+            failures.sort()
+            raise PermanentError(failures[0][0], "; ".join(m for _, m in failures))
         if task.status.phase == "":
             await self.events.emit(
                 _ref(task), NORMAL, "ResourcesCreated", f"applied {len(pending)} objects"
@@ -327,6 +349,11 @@ class TaskReconciler:
         except ApiError as error:
             if not error.not_found:
                 raise
+
+
+def _describe(obj: Mapping[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{obj['kind']} {meta.get('namespace')}/{meta['name']}"
 
 
 def _key(obj: Mapping[str, Any]) -> str:

@@ -150,3 +150,68 @@ async def test_each_bad_input_gets_its_own_reason_and_others_are_unaffected(
     by_task = {(e["involvedObject"]["name"], e["reason"]) for e in events}
     for name, (_, reason) in tasks.items():
         assert (name, reason) in by_task, name
+
+
+async def test_objects_of_another_task_or_a_user_are_never_taken_over(
+    cluster: Cluster, run_controller: RunController
+) -> None:
+    await run_controller()
+    home, other_home, alice, bob = cluster.namespaces(4)
+    cluster.kubectl_apply(example("secretflow-image.yaml"))
+    user_config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "clash-0-config", "namespace": bob},
+        "data": {"task-config.conf": "mine"},
+    }
+    cluster.kubectl_apply(user_config)
+    cluster.kubectl_apply(cluster.task("secretflow-task-psi.yaml", home, [alice, bob], name="same"))
+    await wait_for(lambda: cluster.get("pod", "same-0", bob))
+    # A task of the same name in another namespace would make the same objects.
+    cluster.kubectl_apply(
+        cluster.task("secretflow-task-psi.yaml", other_home, [alice, bob], name="same"),
+        cluster.task("secretflow-task-psi.yaml", home, [alice, bob], name="clash"),
+    )
+    second = await wait_for(
+        lambda: (s := _status(cluster, "kusciatask", "same", other_home)).get("reason") and s
+    )
+    assert (second["phase"], second["reason"]) == ("Failed", "NameConflict")
+    assert f"Pod {alice}/same-0 already belongs to another task" in second["message"]
+    clash = await wait_for(
+        lambda: (s := _status(cluster, "kusciatask", "clash", home)).get("reason") and s
+    )
+    assert (clash["phase"], clash["reason"]) == ("Failed", "NameConflict")
+    assert f"ConfigMap {bob}/clash-0-config exists and is not ours" in clash["message"]
+    assert cluster.get("configmap", "clash-0-config", bob)["data"] == {"task-config.conf": "mine"}  # type: ignore[index]
+    first = _status(cluster, "kusciatask", "same", home)
+    assert first["phase"] == "Pending"
+    assert "reason" not in first
+
+
+async def test_unknown_template_variable_renders_empty_and_is_reported(
+    cluster: Cluster, run_controller: RunController
+) -> None:
+    await run_controller()
+    home, alice, bob = cluster.namespaces(3)
+    image = example("secretflow-image.yaml")
+    image["metadata"]["name"] = f"unknown-var-{home}"
+    image["spec"]["configTemplates"]["task-config.conf"] = '{"x": "{{.NO_SUCH_THING}}"}'
+    cluster.kubectl_apply(image)
+    cluster.kubectl_apply(
+        cluster.task(
+            "secretflow-task-psi.yaml", home, [alice, bob], app_image=image["metadata"]["name"]
+        )
+    )
+    config = await wait_for(lambda: cluster.get("configmap", "secretflow-task-psi-0-config", alice))
+    assert config["data"]["task-config.conf"] == '{"x": ""}'
+    status = await wait_for(
+        lambda: (
+            (s := _status(cluster, "kusciatask", "secretflow-task-psi", home)).get("message") and s
+        )
+    )
+    assert "NO_SUCH_THING" in status["message"]
+    assert "task-config.conf" in status["message"]
+    events = json.loads(cluster.kubectl("get", "events", "-n", home, "-o", "json"))["items"]
+    assert any(
+        e["reason"] == "UnknownTemplateVariable" and "NO_SUCH_THING" in e["message"] for e in events
+    )

@@ -22,6 +22,7 @@ venv: $(STAMP)
 
 assets:
 	@bash tests/controlplane/build-assets.sh >/dev/null
+	@bash tests/controlplane/build-assets.sh helm >/dev/null
 
 up: venv assets
 	$(PY) -m tests.controlplane up

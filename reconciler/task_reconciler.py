@@ -341,13 +341,16 @@ class TaskReconciler:
             "metadata": {
                 "name": task.metadata.name,
                 "namespace": task.metadata.namespace,
+                # The uid makes the apply a precondition: a task deleted since the
+                # cache saw it answers 409 instead of being created again.
+                "uid": task.metadata.uid,
                 "finalizers": [FINALIZER] if present else [],
             },
         }
         try:
             await self.kube.apply(body, field_manager=self.settings.field_manager)
         except ApiError as error:
-            if not error.not_found:
+            if not (error.not_found or error.conflict):
                 raise
 
 

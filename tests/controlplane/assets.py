@@ -1,8 +1,9 @@
-"""Finds the control-plane binaries (kube-apiserver, etcd, kubectl).
+"""Finds the control-plane binaries (kube-apiserver, etcd, kubectl), and helm.
 
 Lookup order, as envtest's: TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS/<name>,
 /usr/local/kubebuilder/bin/<name>; anything still missing is built once per
-machine from the official Go modules by build-assets.sh into a cache.
+machine from the official Go modules by build-assets.sh into a cache. Helm is
+looked up apart (it is no control-plane binary): $HELM, else built the same way.
 """
 
 from __future__ import annotations
@@ -38,3 +39,14 @@ def find_assets() -> dict[str, Path]:
     ).stdout.strip()
     cache = Path(out.splitlines()[-1])
     return {name: found[name] or cache / name for name in NAMES}
+
+
+def find_helm() -> Path:
+    """Path of helm: $HELM when it names an executable, else built once per machine."""
+    supplied = os.environ.get("HELM", "")
+    if supplied and os.access(supplied, os.X_OK):
+        return Path(supplied)
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "helm"], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout.strip()
+    return Path(out.splitlines()[-1])

@@ -4,16 +4,40 @@
 # A binary already supplied by TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS or
 # /usr/local/kubebuilder/bin is used as it is and never built.
 # Prints the directory that holds the binaries it built (the cache).
+#
+# `build-assets.sh helm` builds helm instead, the same way, and prints the path
+# of the binary; $HELM naming an executable is used as it is and never built.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 module_version() { # DIR MODULE -> the version the wrapper module pins
   (cd "$here/gomod/$1" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' "$2")
 }
-KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
-ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
 os=$(go env GOOS) arch=$(go env GOARCH)
 cache_root=${KUSCIA_RECONCILER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kuscia-reconciler}
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-modcacherw
+
+if [ "${1:-}" = helm ]; then
+  if [ -n "${HELM:-}" ] && [ -x "$HELM" ]; then echo "$HELM"; exit 0; fi
+  HELM_VERSION=$(module_version helm helm.sh/helm/v4)
+  helm_dir="$cache_root/helm/${HELM_VERSION#v}-$os-$arch"
+  mkdir -p "$helm_dir"
+  exec 9>"$helm_dir/.build.lock"
+  flock 9
+  if [ ! -x "$helm_dir/helm" ]; then
+    echo "building helm $HELM_VERSION (cached in $helm_dir; takes minutes the first time)" >&2
+    v=helm.sh/helm/v4/internal/version
+    (cd "$here/gomod/helm" && go build -p "$(nproc)" -trimpath \
+        -ldflags "-s -w -buildid= -X $v.version=$HELM_VERSION -X $v.metadata= -X $v.gitTreeState=clean" \
+        -o "$helm_dir/helm.tmp" helm.sh/helm/v4/cmd/helm)
+    mv "$helm_dir/helm.tmp" "$helm_dir/helm"
+  fi
+  echo "$helm_dir/helm"
+  exit 0
+fi
+
+KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
+ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
 assets="$cache_root/k8s/${KUBE_VERSION#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
 
 supplied() { # NAME -> 0 when a binary is supplied from outside
@@ -25,7 +49,6 @@ supplied() { # NAME -> 0 when a binary is supplied from outside
   return 1
 }
 
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-modcacherw
 mkdir -p "$assets"
 lock="$assets/.build.lock"
 exec 9>"$lock"

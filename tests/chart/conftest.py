@@ -1,0 +1,18 @@
+"""Fixtures for the chart's tests: helm, found or built once per machine."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.chart.chart import Helm
+from tests.controlplane.assets import find_helm
+
+
+@pytest.fixture(scope="session")
+def helm() -> Iterator[Helm]:
+    runner = Helm.at(find_helm())
+    yield runner
+    shutil.rmtree(runner.home, ignore_errors=True)

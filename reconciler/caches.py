@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from informers.informer import Informer
 from kubernetes_asyncio.client import ApiClient
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
 from informers.clock import Clock
+from informers.informer import Informer
 from informers.resource import Resource
 
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
@@ -55,12 +55,6 @@ def object_uid(obj: dict[str, Any]) -> list[str]:
 def child_task_uid(obj: dict[str, Any]) -> list[str]:
     uid = (obj["metadata"].get("labels") or {}).get(TASK_UID_LABEL)
     return [uid] if uid else []
-
-
-def drop_pod_noise(obj: dict[str, Any]) -> dict[str, Any]:
-    """Trims what the controller never reads (managedFields), to keep the cache small."""
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
 
 
 class Caches:

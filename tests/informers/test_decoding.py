@@ -1,0 +1,44 @@
+"""Decoding drops ObjectMeta's managedFields while parsing, and nothing else."""
+
+from __future__ import annotations
+
+import json
+
+from informers.decoding import page_loads, strip_managed_fields
+
+EVENT = {
+    "type": "MODIFIED",
+    "object": {
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "a",
+            "uid": "u-1",
+            "resourceVersion": "7",
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+        },
+        # A user map that happens to use the key: kept, as it is no ObjectMeta.
+        "data": {"managedFields": "mine", "resourceVersion": "also mine"},
+    },
+}
+
+
+def test_managed_fields_are_dropped_from_object_metadata_only() -> None:
+    decoded = page_loads(drop_managed_fields=True)(json.dumps(EVENT).encode())
+    assert "managedFields" not in decoded["object"]["metadata"]
+    assert decoded["object"]["metadata"]["name"] == "a"
+    assert decoded["object"]["data"] == EVENT["object"]["data"]  # type: ignore[index]
+
+
+def test_managed_fields_are_kept_on_request() -> None:
+    decoded = page_loads(drop_managed_fields=False)(json.dumps(EVENT).encode())
+    assert decoded == EVENT
+
+
+def test_one_object_is_trimmed_by_path() -> None:
+    obj = json.loads(json.dumps(EVENT))["object"]
+    assert strip_managed_fields(obj)["metadata"] == {
+        "name": "a",
+        "uid": "u-1",
+        "resourceVersion": "7",
+    }
+    assert obj["data"] == EVENT["object"]["data"]  # type: ignore[index]

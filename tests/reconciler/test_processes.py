@@ -98,8 +98,8 @@ async def test_two_processes_one_leads_and_the_other_takes_over_within_20s(
 
     for process in processes:  # probes and metrics answer on both
         ports = await wait_for(process.ports)
+        await wait_for(lambda ports=ports: _get(ports["health"], "/readyz")[0] == 200, within=30)
         assert _get(ports["health"], "/healthz")[0] == 200
-        assert _get(ports["health"], "/readyz")[0] == 200
     leader_metrics = _get(leader.ports()["metrics"], "/metrics")[1]
     assert 'workqueue_adds_total{name="kusciatask"}' in leader_metrics
     assert 'controller_runtime_reconcile_total{controller="kusciatask",result=' in leader_metrics

@@ -31,6 +31,10 @@ class Reason(StrEnum):
     NAME_CONFLICT = "NameConflict"
     CONFIG_MAP_TOO_LARGE = "ConfigMapTooLarge"
     PORTS_EXHAUSTED = "PortsExhausted"
+    TOO_MANY_PARTIES = "TooManyParties"
+    TOO_MANY_PODS = "TooManyPods"
+    # The AppImage's spec.image.sign does not verify with any trusted key (--image-verify-key).
+    IMAGE_SIGNATURE_INVALID = "ImageSignatureInvalid"
 
 
 WAITING_REASONS = frozenset({Reason.APP_IMAGE_NOT_FOUND, Reason.NAMESPACE_NOT_FOUND})

@@ -20,11 +20,18 @@ _HASH_CHARS = 16
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 IANA_SVC_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+MAX_SUBDOMAIN = 253
 _LETTER = re.compile(r"[a-z]")
 
 
 def is_dns1123_label(name: str) -> bool:
     return len(name) <= MAX_NAME and DNS1123_LABEL.fullmatch(name) is not None
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    """What the name of a cluster-scoped object such as an AppImage must be."""
+    return len(name) <= MAX_SUBDOMAIN and DNS1123_SUBDOMAIN.fullmatch(name) is not None
 
 
 def is_dns1035_label(name: str) -> bool:

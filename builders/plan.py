@@ -15,10 +15,12 @@ from typing import Any
 from builders import (
     cluster_define,
     configmap,
+    limits,
     naming,
     networkpolicy,
     pod,
     ports,
+    rendering,
     selection,
     service,
     variables,
@@ -135,6 +137,7 @@ def plan(
         )
         _check_merged(task, index, party, chosen)
         merged[index] = (facts, chosen)
+    _check_pod_count(task, merged)
     for index, party in enumerate(task.spec.parties):
         if index not in merged:
             raise BuildError(
@@ -188,8 +191,16 @@ def _check_task(task: KusciaTask) -> None:
             f"task {_task_ref(task)!r}: spec.parties is empty",
             field="spec.parties",
         )
+    if len(task.spec.parties) > limits.MAX_PARTIES:
+        raise BuildError(
+            Reason.TOO_MANY_PARTIES,
+            f"task {_task_ref(task)!r}: spec.parties has {len(task.spec.parties)} parties; "
+            f"at most {limits.MAX_PARTIES} are allowed",
+            field="spec.parties",
+        )
     seen: dict[tuple[str, str], int] = {}
     for index, party in enumerate(task.spec.parties):
+        _check_party_input(task, index, party)
         if party.role and not naming.is_dns1123_label(party.role):
             raise BuildError(
                 Reason.INVALID_NAME,
@@ -207,6 +218,53 @@ def _check_task(task: KusciaTask) -> None:
                 field=f"spec.parties[{index}]",
             )
         seen[key] = index
+
+
+def _check_party_input(task: KusciaTask, index: int, party: Party) -> None:
+    """Names that can never exist fail the task now instead of making it wait for them;
+    opaque env entries are bounded in depth like the AppImage's (builders.limits)."""
+    if not naming.is_dns1123_label(party.domain_id):
+        raise BuildError(
+            Reason.INVALID_NAME,
+            f"{_where(task, index, party)}: spec.parties[{index}].domainID "
+            f"{party.domain_id!r} must be a DNS-1123 label (lowercase letters, digits and "
+            "'-', at most 63): it names the party's namespace",
+            field=f"spec.parties[{index}].domainID",
+        )
+    if not naming.is_dns1123_subdomain(party.app_image_ref):
+        raise BuildError(
+            Reason.INVALID_NAME,
+            f"{_where(task, index, party)}: spec.parties[{index}].appImageRef "
+            f"{party.app_image_ref!r} can never name an AppImage (a DNS-1123 subdomain: "
+            "lowercase letters, digits, '-' and '.', at most 253)",
+            field=f"spec.parties[{index}].appImageRef",
+        )
+    for c_index, container in enumerate(party.template.spec.containers):
+        for e_index, env in enumerate(container.env):
+            if limits.nesting(env.model_extra) > limits.MAX_NESTING:
+                field = f"spec.parties[{index}].template.spec.containers[{c_index}].env[{e_index}]"
+                raise BuildError(
+                    Reason.INVALID_TASK,
+                    f"{_where(task, index, party)}: {field} nests more than "
+                    f"{limits.MAX_NESTING} levels deep",
+                    field=field,
+                )
+
+
+def _check_pod_count(
+    task: KusciaTask, merged: Mapping[int, tuple[CheckedAppImage, selection.Selected]]
+) -> None:
+    replicas = {index: chosen.template.replicas for index, (_, chosen) in merged.items()}
+    total = sum(replicas.values())
+    if total > limits.MAX_PODS:
+        largest = max(replicas, key=lambda index: replicas[index])
+        raise BuildError(
+            Reason.TOO_MANY_PODS,
+            f"task {_task_ref(task)!r}: its parties would run {total} pods (the most, "
+            f"{replicas[largest]}, in spec.parties[{largest}]); at most {limits.MAX_PODS} "
+            "are allowed",
+            field=f"spec.parties[{largest}].template.replicas",
+        )
 
 
 def _check_merged(task: KusciaTask, index: int, party: Party, chosen: selection.Selected) -> None:
@@ -324,9 +382,12 @@ def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
     all_domains = list(dict.fromkeys(party.domain_id for party in parties))
     objects: list[dict[str, Any]] = []
     warnings: list[RenderWarning] = []
+    workspace = rendering.Workspace()
     for party in parties:
         if party.local:
-            objects.extend(_party_objects(task, party, parties_json, all_domains, warnings))
+            objects.extend(
+                _party_objects(task, party, parties_json, all_domains, warnings, workspace)
+            )
     _check_unique_names(task, objects)
     return Plan(
         objects=tuple(objects),
@@ -358,6 +419,7 @@ def _party_objects(
     parties_json: str,
     all_domains: list[str],
     warnings: list[RenderWarning],
+    workspace: rendering.Workspace,
 ) -> list[dict[str, Any]]:
     where = _where(task, party.index, task.spec.parties[party.index])
     objects = [
@@ -382,7 +444,9 @@ def _party_objects(
                 ),
                 allocated_ports=ports_json[numbers],
             )
-            config_map, unknown = configmap.config_map(task, party, p, values, where=where)
+            config_map, unknown = configmap.config_map(
+                task, party, p, values, where=where, workspace=workspace
+            )
             objects.append(config_map)
             warnings.extend(
                 RenderWarning(

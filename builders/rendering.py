@@ -3,17 +3,24 @@
 Only Kuscia's two forms are template syntax: `{{.NAME}}` (the value escaped as a
 JSON string body) and `{{{.NAME.path}}}` (a query into a JSON value, inserted raw).
 The user's text never reaches jinja's lexer: each template is parsed here into
-literal runs and actions, and jinja compiles a generated source that only emits
-`L[i]` (the literal runs, kept as constants, so `{%`, `{#` and `\r\n` stay byte for
-byte) and `A[i]` (each action's value, worked out beforehand by walking plain JSON
-data, never Python attributes). Like Go's text/template, any other `{{ ... }}`
-is a parse error naming the file, line and column.
+literal runs and actions, and one fixed jinja loop, compiled once, emits `L[i]`
+(the literal runs, kept as constants, so `{%`, `{#` and `\r\n` stay byte for byte)
+and `A[i]` (each action's value, worked out beforehand by walking plain JSON data,
+never Python attributes). Like Go's text/template, any other `{{ ... }}` is a
+parse error naming the file, line and column.
+
+Hostile templates are bounded, not trusted: the template's size, its number of
+actions and how deep queries nest are capped when it is compiled (a jinja source
+per action would cost seconds and hundreds of MB per thousand actions); the output
+is capped as it is produced; and the JSON elements a task's queries may scan are
+counted against a budget shared by every rendering of the task.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -22,12 +29,19 @@ from typing import Any
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
+from builders.limits import MAX_TASK_CONFIG_BYTES
+
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLAIN = re.compile(rf"\s*\.({_NAME})\s*")
 _NAME_AT = re.compile(_NAME)
 _FIELD_AT = re.compile(r"[^.\[\]\s]+")
 _INDEX = re.compile(r"[0-9]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+MAX_TEMPLATE_BYTES = 1024 * 1024  # more could never fit in the pod's ConfigMap
+MAX_ACTIONS = 10_000  # per template
+MAX_QUERY_DEPTH = 8  # `[.NAME[.NAME[...]]]` nesting
+MAX_QUERY_WORK = 1_000_000  # JSON elements and bytes scanned by one task's queries
 
 
 # --- the syntax tree ----------------------------------------------------------
@@ -89,6 +103,15 @@ class Query:
 Action = Plain | Query
 
 
+class TemplateRefused(Exception):
+    """A template (or a rendering of it) past one of the bounds above."""
+
+    def __init__(self, file: str, problem: str) -> None:
+        super().__init__(f"config template {file!r} {problem}")
+        self.file = file
+        self.problem = problem
+
+
 class TemplateSyntaxError(Exception):
     def __init__(self, file: str, line: int, column: int, problem: str) -> None:
         super().__init__(f"config template {file!r} line {line} column {column}: {problem}")
@@ -103,16 +126,21 @@ class TemplateSyntaxError(Exception):
 
 def parse(file: str, text: str) -> tuple[list[str], list[Action]]:
     """Literal runs and actions, interleaved: literals[i] comes before actions[i]; one more
-    literal than actions."""
+    literal than actions. Raises TemplateSyntaxError, or TemplateRefused past a bound."""
+    size = _utf8_len(text)
+    if size > MAX_TEMPLATE_BYTES:
+        raise TemplateRefused(file, f"is {size} bytes; at most {MAX_TEMPLATE_BYTES} are allowed")
     literals: list[str] = []
     actions: list[Action] = []
     pos = 0
     while (start := text.find("{{", pos)) >= 0:
+        if len(actions) == MAX_ACTIONS:
+            raise TemplateRefused(file, f"has more than {MAX_ACTIONS} {{{{...}}}} actions")
         if text.startswith("{{{", start):
             end = text.find("}}}", start + 3)
             if end < 0:
                 raise _error(file, text, start, "'{{{' is never closed by '}}}'")
-            actions.append(Query(_parse_query(file, text, start + 3, end)))
+            actions.append(Query(_parse_query(file, text, start + 3, end, depth=0)))
             close = end + 3
         else:
             end = text.find("}}", start + 2)
@@ -135,21 +163,23 @@ def parse(file: str, text: str) -> tuple[list[str], list[Action]]:
     return literals, actions
 
 
-def _parse_query(file: str, text: str, start: int, end: int) -> Path:
+def _parse_query(file: str, text: str, start: int, end: int, *, depth: int) -> Path:
     pos = start
     while pos < end and text[pos].isspace():
         pos += 1
     stop = end
     while stop > pos and text[stop - 1].isspace():
         stop -= 1
-    path, after = _parse_path(file, text, pos, stop)
+    path, after = _parse_path(file, text, pos, stop, depth=depth)
     if after != stop:
         raise _error(file, text, after, f"unexpected {_excerpt(text[after:stop])} in query")
     return path
 
 
-def _parse_path(file: str, text: str, pos: int, stop: int) -> tuple[Path, int]:
+def _parse_path(file: str, text: str, pos: int, stop: int, *, depth: int) -> tuple[Path, int]:
     """A path `.NAME(.field|[...])*` starting at pos; returns it and where it ended."""
+    if depth > MAX_QUERY_DEPTH:
+        raise _error(file, text, pos, f"queries nest more than {MAX_QUERY_DEPTH} levels deep")
     begin = pos
     if pos >= stop or text[pos] != ".":
         raise _error(file, text, pos, "a query must start with '.NAME'")
@@ -166,15 +196,15 @@ def _parse_path(file: str, text: str, pos: int, stop: int) -> tuple[Path, int]:
             steps.append(Key(key.group()))
             pos = key.end()
             continue
-        step, pos = _parse_bracket(file, text, pos, stop)
+        step, pos = _parse_bracket(file, text, pos, stop, depth=depth)
         steps.append(step)
     return Path(name.group(), tuple(steps), text[begin + 1 : pos]), pos
 
 
-def _parse_bracket(file: str, text: str, pos: int, stop: int) -> tuple[Step, int]:
+def _parse_bracket(file: str, text: str, pos: int, stop: int, *, depth: int) -> tuple[Step, int]:
     inner = pos + 1
     if inner < stop and text[inner] == ".":
-        path, after = _parse_path(file, text, inner, stop)
+        path, after = _parse_path(file, text, inner, stop, depth=depth + 1)
         if after >= stop or text[after] != "]":
             raise _error(file, text, pos, "'[' is never closed by ']'")
         return Ref(path), after + 1
@@ -223,6 +253,8 @@ def _sandbox() -> SandboxedEnvironment:
 
 
 _ENV = _sandbox()
+# The same few lines for every template: compiled once, however many actions there are.
+_LOOP = _ENV.compile("{% for a in A %}{{ L[loop.index0] }}{{ a }}{% endfor %}{{ L[-1] }}")
 
 
 @dataclass(frozen=True)
@@ -234,16 +266,11 @@ class CompiledTemplate:
 
 
 def compile_template(file: str, text: str) -> CompiledTemplate:
-    """Raises TemplateSyntaxError."""
+    """Raises TemplateSyntaxError or TemplateRefused."""
     literals, actions = parse(file, text)
-    source: list[str] = []
-    for index in range(len(actions)):
-        if literals[index]:
-            source.append(f"{{{{L[{index}]}}}}")
-        source.append(f"{{{{A[{index}]}}}}")
-    if literals[-1]:
-        source.append(f"{{{{L[{len(actions)}]}}}}")
-    template = _ENV.from_string("".join(source), globals={"L": tuple(literals)})
+    template = _ENV.template_class.from_code(
+        _ENV, _LOOP, _ENV.make_globals({"L": tuple(literals)}), None
+    )
     return CompiledTemplate(
         file=file,
         template=template,
@@ -272,18 +299,51 @@ class Rendered:
 _MISSING: Any = object()
 
 
+class Workspace:
+    """What every rendering of one task shares: the JSON values parsed last (keyed by
+    their text, so a large TASK_INPUT_CONFIG is parsed once, not once per pod and
+    template, while each pod's own TASK_CLUSTER_DEFINE is soon let go), the query
+    work still allowed, and the output bytes still allowed (the caller spends them,
+    since it knows what the output is for)."""
+
+    PARSED_KEPT = 8
+
+    def __init__(self, work: int = MAX_QUERY_WORK, output: int = MAX_TASK_CONFIG_BYTES) -> None:
+        self.parsed: OrderedDict[str, Any] = OrderedDict()
+        self.work = work
+        self.work_left = work
+        self.output = output
+        self.output_left = output
+
+
 class _Run:
     """The state of one rendering: the values, what was missing, how many bytes so far."""
 
-    def __init__(self, compiled: CompiledTemplate, values: Mapping[str, str], limit: int) -> None:
+    def __init__(
+        self,
+        compiled: CompiledTemplate,
+        values: Mapping[str, str],
+        limit: int,
+        workspace: Workspace,
+    ) -> None:
         self.compiled = compiled
         self.values = values
         self.budget = limit - compiled.literal_bytes
         self.limit = limit
         self.unknown: list[str] = []
-        self.parsed: dict[str, Any] = {}
+        self.workspace = workspace
+        self.resolved: dict[str, Any] = {}  # query text -> value: a repeated query costs once
         if self.budget < 0:
             raise OutputTooLarge(compiled.file, limit)
+
+    def _spend(self, work: int) -> None:
+        self.workspace.work_left -= work
+        if self.workspace.work_left < 0:
+            raise TemplateRefused(
+                self.compiled.file,
+                f"needs its queries to scan more than {self.workspace.work} JSON elements "
+                "and bytes for this task",
+            )
 
     def _emit(self, text: str) -> str:
         self.budget -= _utf8_len(text)
@@ -309,20 +369,36 @@ class _Run:
         raw = self.values.get(path.variable)
         if raw is None or not path.steps:
             return _MISSING if raw is None else raw
+        if path.text in self.resolved:
+            return self.resolved[path.text]
         value = self._json(path.variable, raw)
         for step in path.steps:
+            self._spend(1)
             value = self._step(value, step)
             if value is _MISSING:
                 break
+        self.resolved[path.text] = value
         return value
 
     def _json(self, name: str, raw: str) -> Any:
-        if name not in self.parsed:
-            try:
-                self.parsed[name] = json.loads(raw)
-            except ValueError:
-                self.parsed[name] = _MISSING
-        return self.parsed[name]
+        parsed = self.workspace.parsed
+        if raw in parsed:
+            parsed.move_to_end(raw)
+            return parsed[raw]
+        self._spend(len(raw) // 64)  # parsing is fast; a large value still costs
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = _MISSING
+        except RecursionError:
+            raise TemplateRefused(
+                self.compiled.file,
+                f"queries variable {name}, whose JSON nests too deeply to be read",
+            ) from None
+        parsed[raw] = value
+        if len(parsed) > Workspace.PARSED_KEPT:
+            parsed.popitem(last=False)
+        return value
 
     def _step(self, value: Any, step: Step) -> Any:
         if isinstance(step, Key):
@@ -333,9 +409,14 @@ class _Run:
             if not isinstance(value, list):
                 return _MISSING
             for element in value:
+                self._spend(1)
                 if isinstance(element, dict) and step.key in element:
                     found = element[step.key]
-                    text = found if isinstance(found, str) else _compact_json(found)
+                    if isinstance(found, str):
+                        text = found
+                    else:
+                        text = _compact_json(found)
+                        self._spend(len(text))
                     if text == step.value:
                         return element
             return _MISSING
@@ -355,9 +436,16 @@ def _element(value: Any, position: int) -> Any:
     return _MISSING
 
 
-def render(compiled: CompiledTemplate, values: Mapping[str, str], *, limit: int) -> Rendered:
-    """Renders one template for one pod; raises OutputTooLarge past `limit` UTF-8 bytes."""
-    run = _Run(compiled, values, limit)
+def render(
+    compiled: CompiledTemplate,
+    values: Mapping[str, str],
+    *,
+    limit: int,
+    workspace: Workspace | None = None,
+) -> Rendered:
+    """Renders one template for one pod; raises OutputTooLarge past `limit` UTF-8 bytes
+    and TemplateRefused when the queries spend the workspace's work budget."""
+    run = _Run(compiled, values, limit, Workspace() if workspace is None else workspace)
     outputs = [
         run.plain(action) if isinstance(action, Plain) else run.query(action)
         for action in compiled.actions

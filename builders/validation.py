@@ -10,12 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from builders import naming
+from builders import limits, naming
 from builders.errors import Problem, Reason
-from builders.models import AppImage, DeployTemplate
+from builders.models import AppImage, Container, DeployTemplate
 from builders.ports import MAX_PORT
-from builders.rendering import CompiledTemplate, TemplateSyntaxError, compile_template
+from builders.rendering import (
+    CompiledTemplate,
+    TemplateRefused,
+    TemplateSyntaxError,
+    compile_template,
+)
 from builders.revision_cache import DEFAULT_CACHE, RevisionCache
 from builders.selection import template_roles
 
@@ -89,6 +95,8 @@ def _compile_templates(app_image: AppImage, problems: _Problems) -> dict[str, Co
                 field,
                 f"cannot be parsed: line {error.line} column {error.column}: {error.problem}",
             )
+        except TemplateRefused as error:
+            problems.add(Reason.CONFIG_RENDER_FAILED, field, error.problem)
     return compiled
 
 
@@ -97,6 +105,13 @@ def _check_template(
 ) -> None:
     if template.replicas < 1:
         problems.add(Reason.INVALID_APP_IMAGE, f"{where}.replicas", "must be at least 1")
+    elif template.replicas > limits.MAX_PODS:
+        problems.add(
+            Reason.TOO_MANY_PODS,
+            f"{where}.replicas",
+            f"is {template.replicas}; a task may have at most {limits.MAX_PODS} pods",
+        )
+    _check_nesting(f"{where}.spec.affinity", template.spec.affinity, problems)
     if not template.spec.containers:
         problems.add(Reason.INVALID_APP_IMAGE, f"{where}.spec.containers", "is empty")
     container_names: set[str] = set()
@@ -113,6 +128,7 @@ def _check_template(
                 f"repeats container name {container.name!r}",
             )
         container_names.add(container.name)
+        _check_container_nesting(container, c_where, problems)
         for p_index, port in enumerate(container.ports):
             p_where = f"{c_where}.ports[{p_index}]"
             if not naming.is_iana_svc_name(port.name):
@@ -157,6 +173,30 @@ def _check_template(
                     f"repeats mount path {mount.mount_path!r} in the same container",
                 )
             mount_paths.add(mount.mount_path)
+
+
+def _check_container_nesting(container: Container, where: str, problems: _Problems) -> None:
+    opaque: dict[str, Any] = {
+        "readinessProbe": container.readiness_probe,
+        "livenessProbe": container.liveness_probe,
+        "startupProbe": container.startup_probe,
+        "securityContext": container.security_context,
+        "envFrom": container.env_from,
+    }
+    for name, value in opaque.items():
+        _check_nesting(f"{where}.{name}", value, problems)
+    for e_index, env in enumerate(container.env):
+        _check_nesting(f"{where}.env[{e_index}]", env.model_extra, problems)
+
+
+def _check_nesting(field: str, value: Any, problems: _Problems) -> None:
+    depth = limits.nesting(value)
+    if depth > limits.MAX_NESTING:
+        problems.add(
+            Reason.INVALID_APP_IMAGE,
+            field,
+            f"nests more than {limits.MAX_NESTING} levels deep",
+        )
 
 
 def _check_network_policy(

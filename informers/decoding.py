@@ -12,11 +12,37 @@ object the hook costs more than it saves, so watch events are trimmed by path in
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 Loads = Callable[[bytes], Any]
+
+# The API server stores objects nested up to 10,000 levels (its JSON decoder's
+# limit); Python's default recursion limit gives out near 1,000, so one deep
+# object would make a whole list undecodable.
+DEEPEST_JSON = 10_000
+
+
+def tolerate_depth(loads: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`loads`, retried with room for the deepest JSON the API server accepts."""
+
+    def decode(data: Any) -> Any:
+        try:
+            return loads(data)
+        except RecursionError:
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(limit, 3 * DEEPEST_JSON))
+            try:
+                return loads(data)
+            finally:
+                sys.setrecursionlimit(limit)
+
+    return decode
+
+
+json_loads = tolerate_depth(json.loads)
 
 
 def _drop_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +54,8 @@ def _drop_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
 def page_loads(*, drop_managed_fields: bool) -> Loads:
     """A `json.loads` for LIST pages; with the flag, ObjectMeta comes without managedFields."""
     if drop_managed_fields:
-        return partial(json.loads, object_hook=_drop_managed_fields)
-    return json.loads
+        return tolerate_depth(partial(json.loads, object_hook=_drop_managed_fields))
+    return json_loads
 
 
 def strip_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Objects go to a `ReflectorSink` (the informer); the reflector holds no cache of 
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import structlog
 from informers.apierrors import ApiStatusError
 from informers.backoff import Backoff, BackoffPolicy
 from informers.clock import Clock
-from informers.decoding import page_loads, strip_managed_fields
+from informers.decoding import json_loads, page_loads, strip_managed_fields
 from informers.lines import LineSplitter, LineTooLongError
 from informers.resource import Resource
 from informers.transport import RawApi, read_json
@@ -300,7 +299,7 @@ class Reflector:
     def _handle_line(self, line: bytes, state: _WatchState) -> None:
         state.lines += 1
         try:
-            event = json.loads(line)
+            event = json_loads(line)
         except ValueError as err:
             raise WatchDecodeError(f"undecodable watch line: {line[:200]!r}") from err
         if not isinstance(event, dict):

@@ -1,17 +1,20 @@
 """Reports each AppImage's own problems (SPEC §7) in its status `Valid`
-condition; only the status subresource is ever written, never the spec."""
+condition; only the status subresource is ever written, never the spec.
+With trusted keys, a bad `spec.image.sign` is reported first: an unsigned
+image is not to be run, whatever else is right or wrong with it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from builders import validate_app_image
 from builders.models import AppImage
 from informers.clock import Clock
-from reconciler import phase
+from reconciler import phase, signing
 from reconciler.caches import Caches
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import Kube
@@ -19,19 +22,27 @@ from reconciler.kube import Kube
 
 class AppImageReconciler:
     def __init__(
-        self, kube: Kube, caches: Caches, events: EventRecorder, clock: Clock, field_manager: str
+        self,
+        kube: Kube,
+        caches: Caches,
+        events: EventRecorder,
+        clock: Clock,
+        field_manager: str,
+        *,
+        verify_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.kube = kube
         self.caches = caches
         self.events = events
         self.clock = clock
         self.field_manager = field_manager
+        self.verify_keys = tuple(verify_keys)
 
     async def reconcile(self, name: str) -> None:
         raw = self.caches.app_images.store.get_by_key(name)
         if raw is None:
             return
-        reason, message = _verdict(raw)
+        reason, message = _verdict(raw, self.verify_keys)
         old = raw.get("status") or {}
         previous: dict[str, Any] = next(
             (c for c in old.get("conditions", []) if c.get("type") == "Valid"), {}
@@ -64,7 +75,7 @@ class AppImageReconciler:
                 await self.events.emit(raw, NORMAL, "Valid", "the AppImage is valid again")
 
 
-def _verdict(raw: Mapping[str, Any]) -> tuple[str, str]:
+def _verdict(raw: Mapping[str, Any], verify_keys: Sequence[Ed25519PublicKey]) -> tuple[str, str]:
     """('', '') when valid, else the first problem's reason and every problem's message."""
     name = raw["metadata"]["name"]
     try:
@@ -73,7 +84,8 @@ def _verdict(raw: Mapping[str, Any]) -> tuple[str, str]:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return "InvalidAppImage", f"AppImage {name}: {where}: {first['msg']}"
-    problems = validate_app_image(model)
+    signature = signing.check(verify_keys, model)
+    problems = ([signature] if signature else []) + validate_app_image(model)
     if not problems:
         return "", ""
     return problems[0].reason, "; ".join(p.message for p in problems)

@@ -9,8 +9,10 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
+from informers.backoff import BackoffPolicy
 from informers.clock import Clock
 from informers.informer import Informer
+from informers.reflector import ReflectorOptions
 from informers.resource import Resource
 
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
@@ -20,6 +22,11 @@ PODS = Resource("", "v1", "pods", namespaced=True)
 SERVICES = Resource("", "v1", "services", namespaced=True)
 CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", namespaced=True)
+
+# client-go's informers back off to 30 s between tries (60 s with jitter), a size
+# chosen for thousands of clients; this controller's few retry within 10 s, so its
+# work resumes within seconds after an API server outage, not a minute or two.
+OPTIONS = ReflectorOptions(backoff=BackoffPolicy(cap=5.0))
 
 BY_APP_IMAGE = "appImageRef"
 BY_DOMAIN = "domainID"
@@ -71,9 +78,10 @@ class Caches:
             indexers={BY_APP_IMAGE: task_app_images, BY_DOMAIN: task_domains, BY_UID: object_uid},
             clock=clock,
             name="kusciatasks",
+            options=OPTIONS,
         )
-        self.app_images = Informer(api, APP_IMAGES, clock=clock, name="appimages")
-        self.namespaces = Informer(api, NAMESPACES, clock=clock, name="namespaces")
+        self.app_images = Informer(api, APP_IMAGES, clock=clock, name="appimages", options=OPTIONS)
+        self.namespaces = Informer(api, NAMESPACES, clock=clock, name="namespaces", options=OPTIONS)
         self.children = {
             kind: Informer(
                 api,
@@ -82,6 +90,7 @@ class Caches:
                 indexers={BY_TASK_UID: child_task_uid},
                 clock=clock,
                 name=resource.plural,
+                options=OPTIONS,
             )
             for kind, resource in CHILD_KINDS.items()
         }

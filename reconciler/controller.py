@@ -36,6 +36,10 @@ class LeadershipLost(Exception):
     """Raised so the process exits and a fresh one campaigns again."""
 
 
+class LeaseNotHeld(Exception):
+    """A write refused because this replica's lease is not fresh: a successor may lead."""
+
+
 class _Enqueue:
     """An informer event handler that maps every event to queue items."""
 
@@ -92,7 +96,12 @@ class Controller:
 
         self.tasks = TaskReconciler(self.kube, self.caches, self.events, settings, self.clock)
         self.app_images = AppImageReconciler(
-            self.kube, self.caches, self.events, self.clock, settings.field_manager
+            self.kube,
+            self.caches,
+            self.events,
+            self.clock,
+            settings.field_manager,
+            verify_keys=settings.image_verify_keys,
         )
         self.servers = Servers(
             settings.server.metrics_address,
@@ -171,12 +180,21 @@ class Controller:
             log.info("caches synced", tasks=len(self.caches.tasks.store.list_keys()))
             if self.settings.leader.enabled:
                 self.elector = LeaderElector(self.api, self._leader_config())
+                self.kube.write_guard = self._check_lease
                 await self.elector.run(self._lead)
                 if not self._stopping:
                     raise LeadershipLost("leadership lost")
             else:
                 await self._lead()
             group.cancel_scope.cancel()
+
+    def _lease_fresh(self) -> bool:
+        elector = getattr(self, "elector", None)
+        return elector is None or elector.holds_lease()
+
+    def _check_lease(self) -> None:
+        if not self._lease_fresh():
+            raise LeaseNotHeld("not writing: this replica's lease is not fresh")
 
     def _leader_config(self) -> LeaderElectionConfig:
         leader = self.settings.leader
@@ -232,6 +250,10 @@ class Controller:
 
     async def _process(self, item: Item) -> None:
         kind, key = item
+        if not self._lease_fresh():
+            # Look again once the lease is renewed (or lost, and the workers stop).
+            self.queue.add_after(item, self.settings.leader.retry_period)
+            return
         controller = kind.lower()
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(kind=kind, key=key):
@@ -242,6 +264,9 @@ class Controller:
                 else:
                     await self.app_images.reconcile(key)
                     requeue_after = None
+            except LeaseNotHeld:
+                self.queue.add_after(item, self.settings.leader.retry_period)
+                return
             except Exception as error:  # any failure is retried with backoff, never fatal
                 metrics.RECONCILE_ERRORS.labels(controller).inc()
                 metrics.RECONCILE_TOTAL.labels(controller, "error").inc()

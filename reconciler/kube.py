@@ -5,12 +5,16 @@ counted so tests and benchmarks can prove that a settled cluster gets none."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client, config
 from prometheus_client import Counter
+from yarl import URL
+
+from informers.decoding import json_loads
 
 API_WRITES = Counter(
     "kuscia_reconciler_api_writes_total",
@@ -99,6 +103,8 @@ class Kube:
     def __init__(self, api: client.ApiClient, *, timeout: float = 30.0) -> None:
         self.api = api
         self.timeout = timeout
+        # Called before every write; raising stops it (a replica that may not write).
+        self.write_guard: Callable[[], None] | None = None
 
     async def request(
         self,
@@ -110,6 +116,8 @@ class Kube:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         if method in WRITE_VERBS:
+            if self.write_guard is not None:
+                self.write_guard()
             API_WRITES.labels(method, path.rsplit("/", 2)[-2] if "/" in path else path).inc()
         try:
             response = await self.api.call_api(
@@ -131,7 +139,7 @@ class Kube:
             raw.release()
         if not 200 <= raw.status <= 299:
             raise _api_error(raw.status, data)
-        return json.loads(data) if data else {}
+        return json_loads(data) if data else {}
 
     async def apply(
         self,
@@ -193,4 +201,24 @@ async def load_api_client(kubeconfig: str | None, context: str | None) -> client
         except config.ConfigException:
             await config.load_kube_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 64)
-    return client.ApiClient(configuration)
+    if not configuration.proxy:
+        configuration.proxy, configuration.proxy_headers = _env_proxy(configuration.host)
+    api = client.ApiClient(configuration)
+    # kubernetes_asyncio's session trusts the environment, so aiohttp would read ~/.netrc
+    # and the proxy variables in a worker thread on every request: about a third of the
+    # controller's CPU in a burst. The proxy is resolved once above instead; netrc has
+    # nothing to add to a bearer token or a client certificate.
+    api.rest_client.pool_manager._trust_env = False
+    return api
+
+
+def _env_proxy(host: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """The proxy HTTPS_PROXY/NO_PROXY and the like name for the API server, if any."""
+    if not host:
+        return None, None
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(host))
+    except LookupError:
+        return None, None
+    headers = {"Proxy-Authorization": auth.encode()} if auth else None
+    return str(proxy), headers

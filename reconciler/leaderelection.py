@@ -211,6 +211,7 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None
         self._observed: LeaderElectionRecord | None = None
         self._observed_time = self._clock.now()
+        self._renewed_at = -math.inf  # when the last successful acquire/renew was sent
         self._reported_leader = ""
         self._leading = False
         self._running = False
@@ -277,8 +278,23 @@ class LeaderElector:
         if failure is not None:
             raise failure
 
+    def holds_lease(self) -> bool:
+        """True while leading and the last successful renewal was sent less than
+        renew_deadline ago, on the local monotonic clock. A standby takes over no sooner
+        than lease_duration after it saw that renewal, so work that checks this first
+        stops before a successor starts, even when this process was paused (SIGSTOP, a
+        frozen VM) and wakes up still believing that it leads."""
+        return self._leading and self._clock.now() - self._renewed_at < self._config.renew_deadline
+
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the Lease (LE-5); True when this identity holds it."""
+        sent = self._clock.now()
+        held = await self._try_acquire_or_renew()
+        if held:
+            self._renewed_at = sent
+        return held
+
+    async def _try_acquire_or_renew(self) -> bool:
         config = self._config
         observed = self._observed
         if (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 FIELD_MANAGER = "kuscia-reconciler"
 
 
@@ -32,5 +34,8 @@ class Settings:
     keep_finished: bool = False  # keep Pods and ConfigMaps of finished tasks
     apply_concurrency: int = 16  # objects of one task applied at once
     field_manager: str = FIELD_MANAGER
+    # --image-verify-key: AppImages must carry a spec.image.sign that one of these
+    # verifies; empty: signatures are not checked.
+    image_verify_keys: tuple[Ed25519PublicKey, ...] = ()
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     server: ServerSettings = field(default_factory=ServerSettings)

@@ -18,7 +18,7 @@ from builders.errors import Reason
 from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
-from reconciler import phase
+from reconciler import phase, signing
 from reconciler.caches import Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
@@ -80,6 +80,11 @@ class TaskReconciler:
         if FINALIZER not in task.metadata.finalizers:
             await self._set_finalizer(task, present=True)
         outcome, frozen = self._plan(task)
+        if isinstance(outcome, BuildError) and _resources_created(task):
+            # Its objects run, but what they were built from is gone (an AppImage
+            # deleted or broken while this process was down): keep the last status.
+            await self.events.emit(_ref(task), WARNING, outcome.reason, outcome.message)
+            return Result()
         created = frozen
         applied: list[dict[str, Any]] = []
         if isinstance(outcome, Plan) and not frozen:
@@ -113,25 +118,31 @@ class TaskReconciler:
         (SPEC §2). Revisions are remembered in memory; after a restart that
         lost one, the task is reported on but nothing is applied over it.
         """
+        bound = (
+            {
+                b.app_image_ref: (b.app_image_ref, b.uid, b.generation or 0)
+                for b in task.status.bound_app_images
+            }
+            if _resources_created(task)
+            else {}
+        )
         app_images: dict[str, AppImage] = {}
+        frozen = False
         for name in {p.app_image_ref for p in task.spec.parties}:
+            remembered = self._revisions.get(bound[name]) if name in bound else None
+            if remembered is not None:  # what the task runs, whatever the AppImage is now
+                app_images[name] = remembered
+                continue
             loaded = self._app_image(name)
             if isinstance(loaded, BuildError):
                 return loaded, False
             if loaded is not None:
                 app_images[name] = loaded
-        frozen = False
-        if _resources_created(task):
-            for bound in task.status.bound_app_images:
-                current = app_images.get(bound.app_image_ref)
-                revision = (bound.app_image_ref, bound.uid, bound.generation or 0)
-                if current and _revision(current) == revision:
-                    continue
-                old = self._revisions.get(revision)
-                if old is None:
-                    frozen = True
-                else:
-                    app_images[bound.app_image_ref] = old
+                frozen = frozen or (name in bound and _revision(loaded) != bound[name])
+        if not _resources_created(task):
+            unsigned = self._signature_error(task, app_images)
+            if unsigned is not None:
+                return unsigned, False
         namespaces = self.caches.namespaces.store.list()
         existing = frozenset(ns["metadata"]["name"] for ns in namespaces)
         partners = frozenset(
@@ -143,6 +154,26 @@ class TaskReconciler:
             return plan(task, app_images, Cluster(namespaces=existing, partners=partners)), frozen
         except BuildError as error:
             return error, False
+
+    def _signature_error(
+        self, task: KusciaTask, app_images: Mapping[str, AppImage]
+    ) -> BuildError | None:
+        """Checked when a task binds: once its objects exist, a later AppImage edit
+        (signature included) never touches what it runs (SPEC §2)."""
+        for index, party in enumerate(task.spec.parties):
+            app_image = app_images.get(party.app_image_ref)
+            problem = app_image and signing.check(self.settings.image_verify_keys, app_image)
+            if problem:
+                return BuildError(
+                    problem.reason,
+                    f"task {task.metadata.namespace}/{task.metadata.name} party "
+                    f"{party.domain_id}/{party.role} (spec.parties[{index}].appImageRef): "
+                    f"{problem.message}",
+                    waiting=False,
+                    app_image=party.app_image_ref,
+                    field=problem.field,
+                )
+        return None
 
     def _app_image(self, name: str) -> AppImage | BuildError | None:
         raw = self.caches.app_images.store.get_by_key(name)
@@ -201,7 +232,7 @@ class TaskReconciler:
                     if error.conflict:
                         message = f"{_describe(obj)} exists and is not ours: {error.message}"
                         failures.append((NAME_CONFLICT, message))
-                    elif error.status in (400, 403, 404, 422):
+                    elif error.status in (400, 403, 404, 413, 422):
                         failures.append(("ApplyFailed", f"{_describe(obj)}: {error.message}"))
                     else:
                         raise
@@ -264,6 +295,13 @@ class TaskReconciler:
         if before == after:
             return
         new_phase, reason, message = after[0], str(new.get("reason") or ""), new.get("message", "")
+        made = any(
+            c.get("type") == "ResourceCreated" and c.get("status") == "True"
+            for c in new.get("conditions", [])
+        )
+        if not old.get("phase") and new_phase != phase.PENDING and made:
+            # Bound and already moving on in its first status: both steps are news.
+            await self.events.emit(_ref(task), NORMAL, "Bound", "bound to its AppImages")
         if new_phase == phase.FAILED:
             await self.events.emit(_ref(task), WARNING, reason or "Failed", str(message))
         elif new_phase == phase.PENDING and reason:

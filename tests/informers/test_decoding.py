@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from informers.decoding import page_loads, strip_managed_fields
+import pytest
+
+from informers.decoding import json_loads, page_loads, strip_managed_fields
 
 EVENT = {
     "type": "MODIFIED",
@@ -42,3 +44,14 @@ def test_one_object_is_trimmed_by_path() -> None:
         "resourceVersion": "7",
     }
     assert obj["data"] == EVENT["object"]["data"]  # type: ignore[index]
+
+
+def test_objects_nested_as_deep_as_the_api_server_allows_still_decode() -> None:
+    deep = '{"a":' * 9_999 + "1" + "}" * 9_999
+    page = '{"metadata": {"resourceVersion": "1"}, "items": [' + deep + "]}"
+    for loads in (page_loads(drop_managed_fields=True), page_loads(drop_managed_fields=False)):
+        decoded = loads(page.encode())
+        assert len(decoded["items"]) == 1
+    assert json_loads(deep)["a"]["a"]["a"]
+    with pytest.raises(RecursionError):
+        json.loads(deep)  # what the informer would die of without the retry

@@ -155,7 +155,7 @@ async def test_each_bad_input_gets_its_own_reason_and_others_are_unaffected(
 async def test_objects_of_another_task_or_a_user_are_never_taken_over(
     cluster: Cluster, run_controller: RunController
 ) -> None:
-    await run_controller()
+    controller = await run_controller()
     home, other_home, alice, bob = cluster.namespaces(4)
     cluster.kubectl_apply(example("secretflow-image.yaml"))
     user_config = {
@@ -166,7 +166,10 @@ async def test_objects_of_another_task_or_a_user_are_never_taken_over(
     }
     cluster.kubectl_apply(user_config)
     cluster.kubectl_apply(cluster.task("secretflow-task-psi.yaml", home, [alice, bob], name="same"))
-    await wait_for(lambda: cluster.get("pod", "same-0", bob))
+    first_uid = (await wait_for(lambda: cluster.get("kusciatask", "same", home)))["metadata"]["uid"]
+    # The other task is told apart by the cache: wait until it shows all 12 objects
+    # (a same-named task reconciled before that is a race this test does not cover).
+    await wait_for(lambda: sum(map(len, controller.caches.children_of(first_uid).values())) == 12)
     # A task of the same name in another namespace would make the same objects.
     cluster.kubectl_apply(
         cluster.task("secretflow-task-psi.yaml", other_home, [alice, bob], name="same"),

@@ -4,9 +4,12 @@ flags, restricted pod security, RBAC without wildcards, and the optional parts."
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from reconciler import cli
 from tests.chart.chart import (
@@ -121,8 +124,20 @@ def test_controller_gets_leader_election_in_the_release_namespace(helm: Helm) ->
 
 
 @pytest.mark.parametrize("values", [[], [FULL_VALUES]], ids=["defaults", "full-values"])
-def test_every_flag_the_chart_passes_is_one_the_cli_accepts(helm: Helm, values: list[Any]) -> None:
+def test_every_flag_the_chart_passes_is_one_the_cli_accepts(
+    helm: Helm, values: list[Any], tmp_path: Path
+) -> None:
     args = _container(helm.template(values=values).one("Deployment"))["args"]
+    # The key file lives in the mounted Secret; here a real public key stands in for it.
+    key = Ed25519PrivateKey.generate().public_key()
+    (tmp_path / "keys.pem").write_bytes(
+        key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    prefix = "--image-verify-key=/etc/kuscia-reconciler/image-keys/"
+    args = [
+        f"--image-verify-key={tmp_path}/{a[len(prefix) :]}" if a.startswith(prefix) else a
+        for a in args
+    ]
     parsed = cli._parser().parse_args(["run", *args])
     settings = cli._settings(parsed)
     assert settings.leader.enabled
@@ -167,6 +182,20 @@ def test_full_values_reach_the_controller_and_its_pods(helm: Helm) -> None:
     ]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 9090, "health": 9440}
+    assert "--image-verify-key=/etc/kuscia-reconciler/image-keys/keys.pem" in container["args"]
+    mount = {
+        "name": "image-keys",
+        "mountPath": "/etc/kuscia-reconciler/image-keys",
+        "readOnly": True,
+    }
+    assert mount in container["volumeMounts"]
+    assert {"name": "image-keys", "secret": {"secretName": "image-signing-keys"}} in pod["volumes"]
+
+
+def test_image_verification_is_off_by_default(helm: Helm) -> None:
+    container = _container(helm.template(release="kr").one("Deployment"))
+    assert not any(arg.startswith("--image-verify-key") for arg in container["args"])
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
 
 
 @pytest.mark.parametrize("values", [[], [FULL_VALUES]], ids=["defaults", "full-values"])

@@ -4,7 +4,6 @@ counted so tests and benchmarks can prove that a settled cluster gets none."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from kubernetes_asyncio import client, config
 from prometheus_client import Counter
 from yarl import URL
 
+from informers.apierrors import ApiStatusError
 from informers.decoding import json_loads
 
 API_WRITES = Counter(
@@ -24,15 +24,12 @@ API_WRITES = Counter(
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class ApiError(Exception):
+class ApiError(ApiStatusError):
     """A non-2xx answer, with the Status object's reason and message."""
 
-    def __init__(self, status: int, reason: str, message: str, body: Mapping[str, Any]) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.body = body
+    @property
+    def status(self) -> int:
+        return self.code
 
     @property
     def not_found(self) -> bool:
@@ -131,14 +128,14 @@ class Kube:
                 _request_timeout=self.timeout,
             )
         except client.ApiException as error:  # older clients raise before handing the body back
-            raise _api_error(error.status or 0, error.body) from error
+            raise ApiError.from_body(int(error.status or 0), error.body) from error
         raw = response[0] if isinstance(response, tuple) else response
         try:
             data = await raw.read()
         finally:
             raw.release()
         if not 200 <= raw.status <= 299:
-            raise _api_error(raw.status, data)
+            raise ApiError.from_body(raw.status, data)
         return json_loads(data) if data else {}
 
     async def apply(
@@ -174,18 +171,6 @@ class Kube:
                 return False
             raise
         return True
-
-
-def _api_error(status: int, data: bytes | str | None) -> ApiError:
-    try:
-        body = json.loads(data or b"{}")
-    except (ValueError, TypeError):
-        body = {
-            "message": (data or b"").decode(errors="replace") if isinstance(data, bytes) else data
-        }
-    if not isinstance(body, dict):
-        body = {"message": str(body)}
-    return ApiError(status, str(body.get("reason", "")), str(body.get("message", "")), body)
 
 
 async def load_api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := reconciler informers builders
 
-.PHONY: all venv assets up down run test lint typecheck layers pytest bench clean
+.PHONY: all venv assets up down run test lint typecheck layers pytest bench soak clean
 
 all: test
 
@@ -49,6 +49,22 @@ pytest: venv assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck layers pytest
+
+# Ten minutes of task churn at 20 tasks/s against one controller: RSS slope, asyncio
+# tasks, objects left behind. Not part of `make test` (nor CI).
+soak: venv assets
+	$(PY) bench/soak.py $(SOAK_ARGS)
+
+# Not part of `make test`: every benchmark scenario against a private control plane,
+# printed as markdown tables and JSON (BENCH_FULL=1: the issue's sizes; bench/kit/sizes.py).
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(VENV)/bin/pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: venv assets $(BENCH_STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: down
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

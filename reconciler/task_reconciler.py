@@ -61,11 +61,20 @@ class TaskReconciler:
         # AppImage revisions by (name, uid, generation): the status subresource
         # moves resourceVersion without changing the spec, generation does not.
         self._revisions: OrderedDict[tuple[str, str, int], AppImage] = OrderedDict()
+        # Task key -> the resourceVersion a status write of ours was based on, until the
+        # cache shows a newer one: acting on that version again would undo the write
+        # (say, re-create the pods of a task that has just succeeded and been cleaned).
+        self._superseded: dict[str, str] = {}
 
     async def reconcile(self, key: str) -> Result:
         raw = self.caches.tasks.store.get_by_key(key)
         if raw is None:
+            self._superseded.pop(key, None)
             return Result()
+        if key in self._superseded:
+            if raw["metadata"].get("resourceVersion") == self._superseded[key]:
+                return Result()  # our write's own event brings the task back here
+            del self._superseded[key]
         try:
             task = KusciaTask.model_validate(raw)
         except ValidationError as error:
@@ -223,11 +232,7 @@ class TaskReconciler:
         async def apply_one(obj: Mapping[str, Any], force: bool) -> None:
             async with limiter:
                 try:
-                    applied.append(
-                        await self.kube.apply(
-                            obj, field_manager=self.settings.field_manager, force=force
-                        )
-                    )
+                    applied.append(await self._apply_ours(obj, uid, force=force))
                 except ApiError as error:
                     if error.conflict:
                         message = f"{_describe(obj)} exists and is not ours: {error.message}"
@@ -250,6 +255,23 @@ class TaskReconciler:
         for warning in result.warnings:
             await self.events.emit(_ref(task), WARNING, "UnknownTemplateVariable", warning.message)
         return applied
+
+    async def _apply_ours(self, obj: Mapping[str, Any], uid: str, *, force: bool) -> dict[str, Any]:
+        """Applies `obj`, forced only over an object of that name that is this task's. A 409
+        from an object labelled with this task's uid means someone changed the label that
+        puts it in our cache (so `_live` missed it): it is ours, and is taken back."""
+        manager = self.settings.field_manager
+        try:
+            return await self.kube.apply(obj, field_manager=manager, force=force)
+        except ApiError as error:
+            if force or not error.conflict:
+                raise
+            meta = obj["metadata"]
+            path = KINDS[str(obj["kind"])].path(meta["namespace"], meta["name"])
+            labels = (await self.kube.request("GET", path))["metadata"].get("labels") or {}
+            if labels.get(TASK_UID_LABEL) != uid:
+                raise
+        return await self.kube.apply(obj, field_manager=manager, force=True)
 
     def _live(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         informer = self.caches.children.get(str(obj["kind"]))
@@ -284,7 +306,12 @@ class TaskReconciler:
             "metadata": {"name": task.metadata.name, "namespace": task.metadata.namespace},
             "status": status,
         }
-        await self.kube.apply(body, field_manager=self.settings.field_manager, subresource="status")
+        written = await self.kube.apply(
+            body, field_manager=self.settings.field_manager, subresource="status"
+        )
+        based_on = raw["metadata"].get("resourceVersion")
+        if based_on and written.get("metadata", {}).get("resourceVersion") != based_on:
+            self._superseded[_key(raw)] = based_on
         await self._emit_transition(task, old, status)
 
     async def _emit_transition(

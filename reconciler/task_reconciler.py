@@ -109,9 +109,9 @@ class TaskReconciler:
         await self._write_status(task, raw, status)
         if status.get("phase") in phase.FINISHED:
             await self._clean_finished(KusciaTask.model_validate({**raw, "status": status}))
-        if status.get("phase") == phase.PENDING and (
-            isinstance(outcome, BuildError) or not created
-        ):
+        if status.get("phase") == phase.PENDING:
+            # Waiting for an AppImage or namespace, or for pods that never start:
+            # look again when lifecycleSeconds runs out (SPEC §6), no polling.
             created_at = phase.parse_time(task.metadata.creation_timestamp) or self.clock.wall()
             delay = phase.lifecycle_deadline(task, created_at) - self.clock.wall().timestamp()
             return Result(requeue_after=max(delay, 0.0) + 0.5)

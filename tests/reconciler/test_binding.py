@@ -126,3 +126,25 @@ async def test_appimage_edit_leaves_running_pods_alone_and_waiting_tasks_use_it(
     assert after["spec"] == pod["spec"]
     assert after["metadata"]["uid"] == pod["metadata"]["uid"]
     assert cluster.get("configmap", "first-0-config", alice)["data"] == config["data"]  # type: ignore[index]
+
+
+async def test_lifecycle_timeout_fails_a_task_whose_pods_never_start(
+    cluster: Cluster, run_controller: RunController
+) -> None:
+    await run_controller()
+    home, alice, bob = cluster.namespaces(3)
+
+    def short_lifecycle(task: dict[str, Any]) -> None:
+        task["spec"]["scheduleConfig"] = {"lifecycleSeconds": 3}
+
+    cluster.kubectl_apply(example("secretflow-image.yaml"))
+    cluster.kubectl_apply(
+        cluster.task("secretflow-task-psi.yaml", home, [alice, bob], edit=short_lifecycle)
+    )
+    await wait_for(lambda: cluster.get("pod", "secretflow-task-psi-0", bob))
+    # No event arrives after this: only the deadline can move the task on.
+    status = await wait_for(
+        lambda: (s := _status(cluster, home, "secretflow-task-psi")).get("phase") == "Failed" and s,
+        within=15,
+    )
+    assert status["reason"] == "LifecycleExpired"

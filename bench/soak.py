@@ -395,6 +395,11 @@ def _print(
         f"RSS slope after {WARM_UP:.0f} s: {_slope_kib_per_minute(samples):+.1f} KiB/min "
         f"(min {min(rss):.1f} MiB, max {max(rss):.1f} MiB)"
     )
+    kept_up = [s for s in steady if s.live_tasks <= 2 * args.rate]
+    print(
+        f"RSS slope while keeping up (at most {2 * args.rate:.0f} live tasks, "
+        f"{len(kept_up)} samples): {_slope_kib_per_minute(kept_up):+.1f} KiB/min"
+    )
     print(
         f"asyncio tasks after {WARM_UP:.0f} s: min {min(tasks)}, max {max(tasks)}, last {tasks[-1]}"
     )

@@ -147,6 +147,13 @@ async def _run(args: argparse.Namespace) -> None:
         await Controller(api, _settings(args)).run(handle_signals=True)
 
 
+def _only(kind: type[BaseException], error: BaseException) -> bool:
+    """Whether `error` is `kind`, or a task group's exception group of nothing else."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_only(kind, inner) for inner in error.exceptions)
+    return isinstance(error, kind)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "render":
@@ -168,11 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.log_format, args.log_level)
     try:
         anyio.run(_run, args)
-    except LeadershipLost:
-        print("kuscia-reconciler: leadership lost; exiting", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
+    except BaseException as error:
+        if not _only(LeadershipLost, error):
+            raise
+        print("kuscia-reconciler: leadership lost; exiting", file=sys.stderr)
+        return 1
     return 0
 
 

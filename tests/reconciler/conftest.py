@@ -108,6 +108,9 @@ class Cluster:
             if app_image:
                 party["appImageRef"] = app_image
         task["spec"]["initiator"] = mapping.get(initiator, initiator)
+        # Tasks outlive their test in the shared control plane; a long lifecycle keeps
+        # them from failing (and writing) in the middle of a later test's measurement.
+        task["spec"].setdefault("scheduleConfig", {})["lifecycleSeconds"] = 3600
         if edit:
             edit(task)
         return task

@@ -53,8 +53,9 @@ async def settle(controller: Controller, quiet: float = 1.5) -> None:
 async def test_resync_and_restart_after_200_settled_tasks_write_nothing(
     cluster: Cluster, run_controller: RunController
 ) -> None:
-    controller = await run_controller(workers=8)
     home, alice, bob = cluster.namespaces(3)
+    # Tasks of this namespace only, so other tests' leftovers are not counted.
+    controller = await run_controller(workers=8, namespace=home)
     cluster.kubectl_apply(example("secretflow-image.yaml"))
     tasks = [
         cluster.task("secretflow-task-psi.yaml", home, [alice, bob], name=f"task-{i:03d}")
@@ -86,6 +87,6 @@ async def test_resync_and_restart_after_200_settled_tasks_write_nothing(
     assert writes() == before, "a full resync wrote to the API server"
 
     await controller.stop()
-    restarted = await run_controller(workers=8)
+    restarted = await run_controller(workers=8, namespace=home)
     await settle(restarted)
     assert writes() == before, "a restart over settled tasks wrote to the API server"

@@ -65,12 +65,7 @@ class _Enqueue:
 def _waiting(task: dict[str, Any]) -> bool:
     """A task that has not made its objects yet, so a new AppImage or namespace may unblock it."""
     status = task.get("status") or {}
-    if status.get("phase") in phase.FINISHED:
-        return False
-    return not any(
-        c.get("type") == "ResourceCreated" and c.get("status") == "True"
-        for c in status.get("conditions", [])
-    )
+    return status.get("phase") not in phase.FINISHED and not phase.resources_created(status)
 
 
 def _key(obj: dict[str, Any]) -> str:

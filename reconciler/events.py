@@ -12,6 +12,7 @@ import structlog
 
 from informers.clock import Clock
 from reconciler.kube import ApiError, Kube
+from reconciler.phase import timestamp
 
 log = structlog.get_logger(__name__)
 NORMAL, WARNING = "Normal", "Warning"
@@ -30,7 +31,7 @@ class EventRecorder:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         digest = hashlib.sha256(f"{meta.get('uid')}/{type_}/{reason}/{message}".encode())
-        now = self.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = timestamp(self.clock.wall())
         involved = {
             "apiVersion": obj.get("apiVersion"),
             "kind": obj.get("kind"),

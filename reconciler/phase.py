@@ -24,6 +24,14 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def resources_created(status: Mapping[str, Any]) -> bool:
+    """Whether a stored status says every object of the task was made."""
+    return any(
+        c.get("type") == "ResourceCreated" and c.get("status") == "True"
+        for c in status.get("conditions", [])
+    )
+
+
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None

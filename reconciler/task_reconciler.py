@@ -322,11 +322,7 @@ class TaskReconciler:
         if before == after:
             return
         new_phase, reason, message = after[0], str(new.get("reason") or ""), new.get("message", "")
-        made = any(
-            c.get("type") == "ResourceCreated" and c.get("status") == "True"
-            for c in new.get("conditions", [])
-        )
-        if not old.get("phase") and new_phase != phase.PENDING and made:
+        if not old.get("phase") and new_phase != phase.PENDING and phase.resources_created(new):
             # Bound and already moving on in its first status: both steps are news.
             await self.events.emit(_ref(task), NORMAL, "Bound", "bound to its AppImages")
         if new_phase == phase.FAILED:

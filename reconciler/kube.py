@@ -15,6 +15,7 @@ from yarl import URL
 
 from informers.apierrors import ApiStatusError
 from informers.decoding import json_loads
+from reconciler.write_fence import checked_writes, fence
 
 API_WRITES = Counter(
     "kuscia_reconciler_api_writes_total",
@@ -100,7 +101,8 @@ class Kube:
     def __init__(self, api: client.ApiClient, *, timeout: float = 30.0) -> None:
         self.api = api
         self.timeout = timeout
-        # Called before every write; raising stops it (a replica that may not write).
+        # Called before every write, and again right before its bytes are sent (see
+        # write_fence); raising stops it (a replica that may no longer write).
         self.write_guard: Callable[[], None] | None = None
 
     async def request(
@@ -112,21 +114,23 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        if method in WRITE_VERBS:
+        write = method in WRITE_VERBS
+        if write:
             if self.write_guard is not None:
                 self.write_guard()
             API_WRITES.labels(method, path.rsplit("/", 2)[-2] if "/" in path else path).inc()
         try:
-            response = await self.api.call_api(
-                path,
-                method,
-                query_params=list(query),
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.timeout,
-            )
+            with checked_writes(self.write_guard if write else None):
+                response = await self.api.call_api(
+                    path,
+                    method,
+                    query_params=list(query),
+                    header_params={"Content-Type": content_type, "Accept": "application/json"},
+                    body=body,
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _request_timeout=self.timeout,
+                )
         except client.ApiException as error:  # older clients raise before handing the body back
             raise ApiError.from_body(int(error.status or 0), error.body) from error
         raw = response[0] if isinstance(response, tuple) else response
@@ -194,6 +198,7 @@ async def load_api_client(kubeconfig: str | None, context: str | None) -> client
     # controller's CPU in a burst. The proxy is resolved once above instead; netrc has
     # nothing to add to a bearer token or a client certificate.
     api.rest_client.pool_manager._trust_env = False
+    fence(api.rest_client.pool_manager)
     return api
 
 

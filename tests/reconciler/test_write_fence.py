@@ -1,0 +1,111 @@
+"""A write that passed the lease check but then waited (for a pooled connection, for the
+event loop after a freeze) is checked again right before its bytes are sent: once the
+lease has lapsed it never reaches the API server. Real API server; the wait is made
+certain by a pool of one connection that a watch holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from reconciler.controller import LeaseNotHeld
+from reconciler.kube import CONFIG_MAP as CONFIGMAPS
+from reconciler.kube import ApiError, Kube, load_api_client
+from reconciler.write_fence import FencedRequest, fence
+from tests.controlplane.cluster import ControlPlane
+
+
+@dataclass
+class Lease:
+    held: bool = True
+
+    def check(self) -> None:
+        if not self.held:
+            raise LeaseNotHeld("not writing: this replica's lease is not fresh")
+
+
+@pytest.fixture
+async def one_connection(control_plane: ControlPlane) -> AsyncIterator[client.ApiClient]:
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(control_plane.kubeconfig), client_configuration=configuration
+    )
+    configuration.connection_pool_maxsize = 1
+    async with client.ApiClient(configuration) as api:
+        fence(api.rest_client.pool_manager)
+        yield api
+
+
+def _configmap(namespace: str, name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"k": "v"},
+    }
+
+
+async def _write_behind_a_watch(
+    api: client.ApiClient, namespace: str, name: str, lease: Lease, *, lapse: bool
+) -> None:
+    """Starts a write while a watch holds the only connection; the lease lapses (or not)
+    while the write waits; then the connection is freed and the write finishes."""
+    kube = Kube(api)
+    kube.write_guard = lease.check
+    watch = await api.call_api(
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        "GET",
+        query_params=[("watch", "true"), ("timeoutSeconds", "30")],
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    watch = watch[0] if isinstance(watch, tuple) else watch
+    write = asyncio.create_task(kube.apply(_configmap(namespace, name), field_manager="fence"))
+    await asyncio.sleep(0.3)
+    assert not write.done(), "the write should be waiting for the connection"
+    if lapse:
+        lease.held = False
+    watch.close()
+    await write
+
+
+async def test_a_write_waiting_when_the_lease_lapses_is_never_sent(
+    one_connection: client.ApiClient, namespace: str
+) -> None:
+    with pytest.raises(LeaseNotHeld):
+        await _write_behind_a_watch(one_connection, namespace, "late", Lease(), lapse=True)
+    kube = Kube(one_connection)
+    with pytest.raises(ApiError) as missing:
+        await kube.request("GET", CONFIGMAPS.path(namespace, "late"))
+    assert missing.value.not_found
+
+
+async def test_a_write_waiting_while_the_lease_holds_is_sent(
+    one_connection: client.ApiClient, namespace: str
+) -> None:
+    await _write_behind_a_watch(one_connection, namespace, "on-time", Lease(), lapse=False)
+    got = await Kube(one_connection).request("GET", CONFIGMAPS.path(namespace, "on-time"))
+    assert got["data"] == {"k": "v"}
+
+
+async def test_reads_and_unguarded_writes_are_never_checked(
+    one_connection: client.ApiClient, namespace: str
+) -> None:
+    kube = Kube(one_connection)  # no write_guard: e.g. the leader election's own calls
+    await kube.apply(_configmap(namespace, "free"), field_manager="fence")
+    guarded = Kube(one_connection)
+    guarded.write_guard = Lease(held=False).check
+    got = await guarded.request("GET", CONFIGMAPS.path(namespace, "free"))
+    assert got["metadata"]["name"] == "free"
+
+
+async def test_the_controllers_client_is_fenced(control_plane: ControlPlane) -> None:
+    api = await load_api_client(str(control_plane.kubeconfig), None)
+    try:
+        assert api.rest_client.pool_manager._request_class is FencedRequest
+    finally:
+        await api.close()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import aiohttp
 import anyio
 import structlog
 from kubernetes_asyncio.client import ApiClient
@@ -21,7 +22,7 @@ from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
 from reconciler.events import EventRecorder
-from reconciler.kube import Kube
+from reconciler.kube import ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
@@ -38,6 +39,10 @@ class LeadershipLost(Exception):
 
 class LeaseNotHeld(Exception):
     """A write refused because this replica's lease is not fresh: a successor may lead."""
+
+
+_TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
+"""Failures of talking to the API server, not of the controller."""
 
 
 class _Enqueue:
@@ -265,7 +270,10 @@ class Controller:
             except Exception as error:  # any failure is retried with backoff, never fatal
                 metrics.RECONCILE_ERRORS.labels(controller).inc()
                 metrics.RECONCILE_TOTAL.labels(controller, "error").inc()
-                log.warning("reconcile failed; will retry", error=str(error), exc_info=error)
+                if isinstance(error, _TRANSIENT):  # the message says it all; no traceback
+                    log.warning("reconcile failed; will retry", error=str(error) or repr(error))
+                else:
+                    log.warning("reconcile failed; will retry", error=str(error), exc_info=error)
                 self.queue.add_rate_limited(item)
                 return
             finally:

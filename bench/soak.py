@@ -2,13 +2,15 @@
 against one controller process, printing whether it leaks.
 
 Starts a private control plane and a controller process that also reports its
-resident memory and its count of asyncio tasks every few seconds. The driver
+resident memory, its count of asyncio tasks and the objects in its caches every
+few seconds (with `--trace-memory`, also the allocation sites that grew). The driver
 creates tasks at `--rate` per second, marks each task's pods Succeeded once they
 exist (there is no kubelet), and deletes each task once it has succeeded. At the
 end it stops creating, waits for the last tasks to go, and prints a table over
 time, the RSS slope (least squares after the first minute), the asyncio task
 counts, and the objects left behind (there must be none). Run: `make soak`, or
-`.venv/bin/python bench/soak.py [--seconds 600] [--rate 20] [--task small|psi]`.
+`.venv/bin/python bench/soak.py [--seconds 600] [--rate 20] [--task small|psi]
+[--trace-memory]`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,9 @@ from tests.controlplane.cluster import ControlPlane, free_port  # noqa: E402
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 SCRIPT = Path(__file__).resolve()
 SAMPLE_EVERY = 5.0
+TRACE_ENV = "SOAK_TRACE_MEMORY"  # a file: the controller writes its allocation growth there
+TRACE_FRAMES = 12
+TRACE_TOP = 12
 WARM_UP = 60.0
 HOME, ALICE, BOB = "soak", "soak-alice", "soak-bob"
 SELECTOR = "kuscia.secretflow/controller=kusciatask"
@@ -72,23 +78,50 @@ async def _run_controller(kubeconfig: str, metrics_port: int, health_port: int) 
 
     logs.configure("json", "warning")
 
+    trace_to = os.environ.get(TRACE_ENV)
+    if trace_to:
+        tracemalloc.start(TRACE_FRAMES)
+    started = time.monotonic()
+    baseline: tracemalloc.Snapshot | None = None
+
     async def report() -> None:
+        nonlocal baseline
         while True:
-            print(json.dumps({"rss_kib": _rss_kib(), "asyncio_tasks": len(asyncio.all_tasks())}))
+            cached = {i.name: len(i.store.list_keys()) for i in controller.caches.all}
+            report = {"rss_kib": _rss_kib(), "asyncio_tasks": len(asyncio.all_tasks())}
+            print(json.dumps({**report, "cached": cached}))
             sys.stdout.flush()
+            if trace_to and time.monotonic() - started >= WARM_UP:
+                baseline = _trace_growth(Path(trace_to), baseline)
             await anyio.sleep(SAMPLE_EVERY)
 
     api = await load_api_client(kubeconfig, None)
+    settings = Settings(
+        server=ServerSettings(
+            metrics_address=f"127.0.0.1:{metrics_port}",
+            health_address=f"127.0.0.1:{health_port}",
+        )
+    )
+    controller = Controller(api, settings)
     async with api, anyio.create_task_group() as group:
         group.start_soon(report)
-        settings = Settings(
-            server=ServerSettings(
-                metrics_address=f"127.0.0.1:{metrics_port}",
-                health_address=f"127.0.0.1:{health_port}",
-            )
-        )
-        await Controller(api, settings).run(handle_signals=True)
+        await controller.run(handle_signals=True)
         group.cancel_scope.cancel()
+
+
+def _trace_growth(out: Path, baseline: tracemalloc.Snapshot | None) -> tracemalloc.Snapshot:
+    """Writes to `out` the allocation sites that grew most since `baseline` (the first
+    snapshot taken, which it returns), with the calls that led there."""
+    now = tracemalloc.take_snapshot()
+    if baseline is None:
+        return now
+    stats = now.compare_to(baseline, "traceback")
+    lines = []
+    for stat in stats[:TRACE_TOP]:
+        lines.append(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks")
+        lines.extend(f"      {line}" for line in stat.traceback.format(limit=TRACE_FRAMES))
+    out.write_text("\n".join(lines) + "\n")
+    return baseline
 
 
 def _rss_kib() -> int:
@@ -277,7 +310,12 @@ class Driver:
         return found
 
 
-def _start_controller(plane: ControlPlane, reports: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_controller(
+    plane: ControlPlane, reports: Path, log: Path, trace: Path | None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if trace is not None:
+        env[TRACE_ENV] = str(trace)
     with reports.open("wb") as out, log.open("wb") as err:
         return subprocess.Popen(
             [
@@ -290,7 +328,7 @@ def _start_controller(plane: ControlPlane, reports: Path, log: Path) -> subproce
             ],
             stdout=out,
             stderr=err,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=env,
         )
 
 
@@ -327,7 +365,8 @@ async def _soak(args: argparse.Namespace, work: Path) -> None:
         documents = "---\n".join(yaml.safe_dump(o) for o in objects)
         plane.run_kubectl("apply", "--server-side", "-f", "-", stdin=documents)
         reports = work / "controller.jsonl"
-        controller = _start_controller(plane, reports, work / "controller.log")
+        trace = work / "growth.txt" if args.trace_memory else None
+        controller = _start_controller(plane, reports, work / "controller.log", trace)
         samples: list[Sample] = []
         async with Driver(plane.kubeconfig, args.task) as driver:
             stop = asyncio.Event()
@@ -365,6 +404,12 @@ async def _soak(args: argparse.Namespace, work: Path) -> None:
             counts = driver.counts
         alive = controller.poll() is None
         _print(samples, counts, left, alive, args)
+        last = _last_report(reports)
+        if last is not None:
+            print(f"objects in the controller's caches at the end: {last['cached']}")
+        if trace is not None and trace.exists():
+            print("\nallocation growth in the controller after the first minute (tracemalloc):")
+            print(trace.read_text())
     finally:
         if controller is not None and controller.poll() is None:
             controller.terminate()
@@ -427,6 +472,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--drain", type=float, default=300.0, help="how long to wait for the last tasks to go"
+    )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="trace the controller's allocations and print the sites that grew (slow)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="soak-") as work:

@@ -88,6 +88,20 @@ KINDS = {
 }
 
 
+def resource_of(path: str) -> str:
+    """The resource (and subresource) a REST path names, never an object's name or
+    namespace, so metrics labelled with it keep a bounded set of series:
+    `/apis/g/v/namespaces/ns/kusciatasks/t/status` -> `kusciatasks/status`."""
+    parts = [part for part in path.split("?", 1)[0].split("/") if part]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    namespace_subresource = len(rest) == 3 and rest[2] in ("status", "finalize")
+    if rest[:1] == ["namespaces"] and len(rest) >= 3 and not namespace_subresource:
+        rest = rest[2:]
+    if not rest:
+        return "unknown"
+    return f"{rest[0]}/{rest[2]}" if len(rest) >= 3 else rest[0]
+
+
 def kind_of(obj: Mapping[str, Any]) -> Kind:
     kind = KINDS.get(str(obj.get("kind")))
     if kind is None or kind.api_version != obj.get("apiVersion"):
@@ -118,7 +132,7 @@ class Kube:
         if write:
             if self.write_guard is not None:
                 self.write_guard()
-            API_WRITES.labels(method, path.rsplit("/", 2)[-2] if "/" in path else path).inc()
+            API_WRITES.labels(method, resource_of(path)).inc()
         try:
             with checked_writes(self.write_guard if write else None):
                 response = await self.api.call_api(

@@ -7,6 +7,7 @@ use FakeClock so that "not before lease_duration" is exact."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -278,6 +279,33 @@ async def test_unrenewed_holder_is_taken_over_only_after_lease_duration_on_the_l
     assert spec["leaseDurationSeconds"] == 2
     assert spec["acquireTime"] == spec["renewTime"] == format_micro_time(clock.wall())
     assert seen == ["ghost", "me"]
+
+
+class _LateJitter(random.Random):
+    def random(self) -> float:
+        return 0.99  # every retry waits nearly the longest: 2.19 retry periods
+
+
+async def test_a_standby_tries_again_the_moment_the_observed_lease_runs_out(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """Retries alone (one period at 0 s, then 2.19 s, 4.38 s) would take over 1.38 s after
+    the 3 s lease ran out; waking at expiry takes over at 3 s."""
+    await write_lease(api_client, namespace, ghost_spec(leaseDurationSeconds=3))
+    clock = FakeClock()
+    config = fast(namespace, "me", lease_duration=3.0, renew_deadline=2.5, retry_period=1.0)
+    candidate = Candidate(api_client, config, clock=clock)
+    candidate.elector._random = _LateJitter()
+    async with anyio.create_task_group() as group:
+        group.start_soon(candidate.run)
+        await wait_until(lambda: clock.sleepers > 0)  # the first attempt saw the ghost
+        while not candidate.leading and clock.now() < 6:
+            clock.step(0.05)
+            await anyio.sleep(0.03)
+        taken_at = clock.now()
+        candidate.scope.cancel()
+    assert candidate.leaders[:2] == ["ghost", "me"]
+    assert 3.0 <= taken_at <= 3.2
 
 
 async def test_holder_that_keeps_renewing_is_never_taken_over(

@@ -87,7 +87,7 @@ async def _run_controller(kubeconfig: str, metrics_port: int, health_port: int) 
     async def report() -> None:
         nonlocal baseline
         while True:
-            cached = {i.name: len(i.store.list_keys()) for i in controller.caches.all}
+            cached = {i.name: len(i.store) for i in controller.caches.all}
             report = {"rss_kib": _rss_kib(), "asyncio_tasks": len(asyncio.all_tasks())}
             print(json.dumps({**report, "cached": cached}))
             sys.stdout.flush()

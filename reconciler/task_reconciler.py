@@ -22,7 +22,7 @@ from reconciler import phase, signing
 from reconciler.caches import Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
-from reconciler.kube import KINDS, ApiError, Kube
+from reconciler.kube import KINDS, ApiError, Kube, kind_of
 from reconciler.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -267,7 +267,7 @@ class TaskReconciler:
             if force or not error.conflict:
                 raise
             meta = obj["metadata"]
-            path = KINDS[str(obj["kind"])].path(meta["namespace"], meta["name"])
+            path = kind_of(obj).path(meta["namespace"], meta["name"])
             labels = (await self.kube.request("GET", path))["metadata"].get("labels") or {}
             if labels.get(TASK_UID_LABEL) != uid:
                 raise

@@ -31,14 +31,23 @@ class Contestant:
     name = ""
     user = ""  # the API server user it logs in as
 
-    def __init__(self, args: list[str], log: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log: Path,
+        *,
+        env: dict[str, str] | None = None,
+        piped: bool = False,
+    ) -> None:
+        """With `piped`, its stdin and stdout are pipes to this process; stderr goes to `log`."""
         self.log_path = log
         self._log = log.open("ab")
         self.started = time.monotonic()
         self.wall = time.time()
         self.proc = subprocess.Popen(
             args,
-            stdout=self._log,
+            stdin=subprocess.PIPE if piped else None,
+            stdout=subprocess.PIPE if piped else self._log,
             stderr=self._log,
             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
             cwd=REPO,
@@ -198,18 +207,7 @@ class Ceiling(Contestant):
             f"--apply-concurrency={apply_concurrency}",
             f"--connections={connections}",
         ]
-        self.log_path = log
-        self._log = log.open("ab")
-        self.started = time.monotonic()
-        self.wall = time.time()
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            cwd=REPO,
-        )
+        super().__init__(args, log, piped=True)
         self._ready = False
 
     @property

@@ -48,20 +48,14 @@ async def test_an_owned_field_edited_by_another_manager_is_restored_and_an_unown
     async def get(kind: Any, name: str) -> dict[str, Any]:
         return await scenario.kube.request("GET", kind.path(alice, name))
 
+    async def intrude_on_pod_labels(labels: dict[str, str]) -> None:
+        """Another field manager takes these Pod labels by force."""
+        metadata = {"name": "owned-0", "namespace": alice, "labels": labels}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata}
+        await scenario.kube.apply(pod, field_manager="intruder", force=True)
+
     # A Pod label we own, taken over by force by another manager that adds one of its own.
-    await scenario.kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": "owned-0",
-                "namespace": alice,
-                "labels": {TASK_ID_LABEL: "hijacked", "team": "blue"},
-            },
-        },
-        field_manager="intruder",
-        force=True,
-    )
+    await intrude_on_pod_labels({TASK_ID_LABEL: "hijacked", "team": "blue"})
 
     async def pod_restored() -> dict[str, Any] | None:
         pod = await get(POD, "owned-0")
@@ -97,19 +91,7 @@ async def test_an_owned_field_edited_by_another_manager_is_restored_and_an_unown
 
     # The label that puts the Pod in the controller's cache: it drops out of the cache,
     # and is still recognised as this task's by its task-uid label and taken back.
-    await scenario.kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": "owned-0",
-                "namespace": alice,
-                "labels": {CONTROLLER_LABEL: "someone-else"},
-            },
-        },
-        field_manager="intruder",
-        force=True,
-    )
+    await intrude_on_pod_labels({CONTROLLER_LABEL: "someone-else"})
 
     async def selector_label_restored() -> bool:
         pod = await get(POD, "owned-0")

@@ -19,6 +19,7 @@ from kubernetes_asyncio import client
 
 from reconciler.controller import Controller
 from reconciler.kube import Kube
+from reconciler.phase import resources_created
 from reconciler.settings import ServerSettings, Settings
 from tests.conftest import EXAMPLES
 from tests.controlplane.cluster import ControlPlane
@@ -63,6 +64,13 @@ class Cluster:
             args += ["-n", namespace]
         out = self.kubectl(*args)
         return json.loads(out) if out.strip() else None
+
+    def objects_created(self, namespace: str, task: str) -> bool:
+        """Whether the task's status says every object it needs was applied. The
+        controller applies them concurrently: one of them existing says nothing of
+        the others."""
+        status = (self.get("kusciatask", task, namespace) or {}).get("status") or {}
+        return resources_created(status)
 
     def list(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
         args = ["get", kind, "-n", namespace, "-o", "json"]

@@ -139,6 +139,7 @@ async def test_each_bad_input_gets_its_own_reason_and_others_are_unaffected(
     assert printed.split("\n")[1].split()[3] == "False"  # the Valid column
 
     # Nothing was made for any bad task; the good one made its pods and runs on.
+    await wait_for(lambda: cluster.objects_created(home, "good"))
     for ns in (alice, bob):
         pods = {p["metadata"]["name"] for p in cluster.list("pods", ns)}
         assert pods == {"good-0"}, (ns, pods)

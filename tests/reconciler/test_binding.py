@@ -100,12 +100,7 @@ async def test_appimage_edit_leaves_running_pods_alone_and_waiting_tasks_use_it(
     )
     pod = await wait_for(lambda: cluster.get("pod", "first-0", alice))
     config = await wait_for(lambda: cluster.get("configmap", "first-0-config", alice))
-    await wait_for(
-        lambda: any(
-            c["type"] == "ResourceCreated" and c["status"] == "True"
-            for c in _status(cluster, home, "first").get("conditions", [])
-        )
-    )
+    await wait_for(lambda: cluster.objects_created(home, "first"))
 
     edited = _renamed_image(image)
     edited["spec"]["image"]["tag"] = "v2"

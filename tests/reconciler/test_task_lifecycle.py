@@ -80,7 +80,7 @@ async def test_failed_pod_fails_the_task_with_the_reason_and_is_kept(
     cluster.kubectl_apply(example("secretflow-image.yaml"))
     cluster.kubectl_apply(cluster.task("secretflow-task-psi.yaml", home, [alice, bob]))
     pod = "secretflow-task-psi-0"
-    await wait_for(lambda: cluster.get("pod", pod, bob))
+    await wait_for(lambda: cluster.objects_created(home, "secretflow-task-psi"))
     cluster.set_pod_phase(alice, pod, "Running")
     cluster.set_pod_phase(bob, pod, "Failed", reason="Error", message="exit code 3")
     await wait_for(lambda: _phase(cluster, home, "secretflow-task-psi") == "Failed")
@@ -106,7 +106,7 @@ async def test_app_task_uses_party_template_and_min_reserved_pods(
     home, alice, bob = cluster.namespaces(3)
     cluster.kubectl_apply(example("app-template.yaml"))
     cluster.kubectl_apply(cluster.task("app-task.yaml", home, [alice, bob]))
-    await wait_for(lambda: cluster.get("pod", "app-task-client-1", bob))
+    await wait_for(lambda: cluster.objects_created(home, "app-task"))
     server = cluster.get("pod", "app-task-server-0", alice)
     client = cluster.get("pod", "app-task-client-0", bob)
     assert server is not None

@@ -10,6 +10,7 @@ import time
 from prometheus_client import REGISTRY
 
 from reconciler.controller import TASK, Controller
+from reconciler.phase import resources_created
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
 
 TASKS = 200
@@ -68,11 +69,8 @@ async def test_resync_and_restart_after_200_settled_tasks_write_nothing(
             1
             for key in controller.caches.tasks.store.list_keys()
             if key.startswith(f"{home}/")
-            and any(
-                c.get("type") == "ResourceCreated" and c.get("status") == "True"
-                for c in (
-                    (controller.caches.tasks.store.get_by_key(key) or {}).get("status") or {}
-                ).get("conditions", [])
+            and resources_created(
+                (controller.caches.tasks.store.get_by_key(key) or {}).get("status") or {}
             )
         )
 

@@ -19,6 +19,7 @@ import anyio
 import yaml
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE
+from reconciler import phase
 from reconciler.kube import (
     APP_IMAGE,
     CONFIG_MAP,
@@ -214,7 +215,4 @@ async def _retrying(
 
 
 def resources_created(task: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("type") == "ResourceCreated" and c.get("status") == "True"
-        for c in (task.get("status") or {}).get("conditions", [])
-    )
+    return phase.resources_created(task.get("status") or {})

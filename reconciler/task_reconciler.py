@@ -19,7 +19,7 @@ from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
 from reconciler import phase, signing
-from reconciler.caches import Caches
+from reconciler.caches import CHILD_KINDS, Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import KINDS, ApiError, Kube, kind_of
@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
 NAME_CONFLICT = str(Reason.NAME_CONFLICT)
 REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
+FINALIZE_RECHECK = 1.0  # seconds before a deleted task's server-side leftovers are listed again
 
 
 class PermanentError(Exception):
@@ -81,8 +82,7 @@ class TaskReconciler:
             await self._report_invalid_task(raw, error)
             return Result()
         if task.metadata.deletion_timestamp:
-            await self._finalize(task, raw)
-            return Result()
+            return await self._finalize(task)
         if task.status.phase in phase.FINISHED:
             await self._clean_finished(task)
             return Result()
@@ -377,17 +377,35 @@ class TaskReconciler:
             doomed += [("ConfigMap", cm) for cm in children["ConfigMap"]]
         await self._delete(doomed)
 
-    async def _finalize(self, task: KusciaTask, raw: Mapping[str, Any]) -> None:
+    async def _finalize(self, task: KusciaTask) -> Result:
         """Deleted: remove every object the task made, in every namespace, then let it go."""
-        children = self.caches.children_of(task.metadata.uid)
+        uid = task.metadata.uid
+        children = self.caches.children_of(uid)
         doomed = [(kind, obj) for kind, objs in children.items() for obj in objs]
+        seen_by_cache = bool(doomed)
+        if not doomed:
+            # Each kind is watched on its own stream, so the deletion can arrive before
+            # the events of objects applied a moment ago: ask the server, not the
+            # caches, before letting the task go.
+            doomed = await self._children_on_server(uid)
         await self._delete(
             [(k, o) for k, o in doomed if not o["metadata"].get("deletionTimestamp")]
         )
         if doomed:
-            return  # the children's delete events bring the task back here
+            # The children's delete events bring the task back here; those the caches
+            # never saw are looked for again in a moment.
+            return Result() if seen_by_cache else Result(requeue_after=FINALIZE_RECHECK)
         if FINALIZER in task.metadata.finalizers:
             await self._set_finalizer(task, present=False)
+        return Result()
+
+    async def _children_on_server(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
+        selector = [("labelSelector", f"{TASK_UID_LABEL}={uid}")]
+        found: list[tuple[str, dict[str, Any]]] = []
+        for kind in CHILD_KINDS:
+            listed = await self.kube.request("GET", KINDS[kind].path(), query=selector)
+            found += [(kind, obj) for obj in listed.get("items") or []]
+        return found
 
     async def _delete(self, objects: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         async with anyio.create_task_group() as group:

@@ -31,9 +31,9 @@ async def test_psi_task_produces_the_objects_spec_names_and_succeeds(
             for kind in ("pods", "services", "configmaps", "networkpolicies")
         }
 
+    await wait_for(lambda: cluster.objects_created(home, "secretflow-task-psi"))
     for ns in (alice, bob):
-        got = await wait_for(lambda ns=ns: (c := children(ns))["pods"] and c, within=20)
-        assert got == {
+        assert children(ns) == {
             "pods": ["secretflow-task-psi-0"],
             "services": [
                 "secretflow-task-psi-0-fed",

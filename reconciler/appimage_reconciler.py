@@ -6,9 +6,8 @@ image is not to be run, whatever else is right or wrong with it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from builders import validate_app_image
@@ -18,6 +17,9 @@ from reconciler import phase, signing
 from reconciler.caches import Caches
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import Kube
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 class AppImageReconciler:

@@ -5,6 +5,9 @@ The signed message is `{name}:{tag}@{id}` as UTF-8 (an empty id still keeps the 
 one or more PEM public keys, and any one key verifying is enough. Signing rewrites
 only the `sign` scalar, located through PyYAML's node positions, so comments, order
 and layout of everything else in the file stay byte for byte.
+
+`cryptography` is imported only when keys are loaded: a controller run without
+`--image-verify-key` never needs it, and it is several MiB of resident memory.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from builders.errors import Problem, Reason
 from builders.models import AppImage, Image
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 SIGNATURE_BYTES = 64
 SIGN_FIELD = "spec.image.sign"
@@ -51,6 +57,8 @@ def sign(key: Ed25519PrivateKey, image: Image) -> str:
 
 def signature_problem(keys: Sequence[Ed25519PublicKey], image: Image) -> str | None:
     """None when some key verifies `image.sign`; else what is wrong, for people."""
+    from cryptography.exceptions import InvalidSignature
+
     message = signed_message(image).decode()
     if not image.sign:
         return (
@@ -89,6 +97,9 @@ def check(keys: Sequence[Ed25519PublicKey], app_image: AppImage) -> Problem | No
 
 
 def parse_public_keys(data: bytes, source: str) -> tuple[Ed25519PublicKey, ...]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     keys: list[Ed25519PublicKey] = []
     for number, block in enumerate(_PEM_BLOCK.finditer(data), start=1):
         label = block.group(1).decode()
@@ -123,6 +134,9 @@ def load_public_keys(paths: Iterable[Path]) -> tuple[Ed25519PublicKey, ...]:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """An unencrypted PEM (PKCS#8) Ed25519 private key; raises KeyFileError."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     data = _read(path)
     try:
         key = load_pem_private_key(data, password=None)

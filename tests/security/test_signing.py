@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -381,3 +383,17 @@ def test_run_with_an_unusable_key_file_stops_with_its_name(tmp_path: Path) -> No
 def test_ed25519_signatures_are_deterministic() -> None:
     key = Ed25519PrivateKey.generate()
     assert signing.sign(key, _image()) == signing.sign(key, _image())
+
+
+def test_a_controller_without_verify_keys_never_loads_the_crypto_library() -> None:
+    # Several MiB of resident memory that only --image-verify-key needs.
+    probe = (
+        "import sys\n"
+        "from reconciler import cli, controller, sign_command\n"
+        "from reconciler.settings import Settings\n"
+        "assert not Settings().image_verify_keys\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'cryptography']\n"
+        "sys.exit(f'loaded: {loaded}' if loaded else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

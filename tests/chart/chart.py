@@ -148,10 +148,22 @@ class ApiRequest:
     namespace: str | None
     name: str | None
     status: int
+    message: str = dataclasses.field(default="", compare=False)  # the refusal's, if any
+
+    @property
+    def denied(self) -> bool:
+        """Refused by the authorizer. Admission also answers 403 when a namespace is
+        being deleted; that request had passed RBAC."""
+        return self.status == 403 and "because it is being terminated" not in self.message
 
     @classmethod
     def parse(
-        cls, method: str, path: str, query: Sequence[tuple[str, str]], status: int
+        cls,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        status: int,
+        message: str = "",
     ) -> ApiRequest:
         parts = path.strip("/").split("/")
         if parts[0] == "api":
@@ -165,19 +177,26 @@ class ApiRequest:
             namespace, rest = rest[1], rest[2:]
         elif len(rest) == 2 and rest[0] == "namespaces":
             # /api/v1/namespaces/NAME is the namespace object itself.
-            return cls(_verb(method, True, query), "", "namespaces", None, rest[1], status)
+            verb = _verb(method, True, query)
+            return cls(verb, "", "namespaces", None, rest[1], status, message)
         resource, name = rest[0], rest[1] if len(rest) > 1 else None
         if len(rest) > 2:
             resource += "/" + rest[2]
-        return cls(_verb(method, name is not None, query), group, resource, namespace, name, status)
+        verb = _verb(method, name is not None, query)
+        return cls(verb, group, resource, namespace, name, status, message)
 
     @classmethod
     def checks(
-        cls, method: str, path: str, query: Sequence[tuple[str, str]], status: int
+        cls,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        status: int,
+        message: str = "",
     ) -> list[ApiRequest]:
         """What the authorizer checked: a server-side apply that made a new object
         (201) was checked as create as well as patch."""
-        request = cls.parse(method, path, query, status)
+        request = cls.parse(method, path, query, status, message)
         if request.verb == "patch" and status == 201:
             return [request, dataclasses.replace(request, verb="create")]
         return [request]

@@ -133,7 +133,9 @@ async def test_each_bad_input_gets_its_own_reason_and_others_are_unaffected(
         valid = status["conditions"][0]
         assert (valid["type"], valid["status"], valid["reason"]) == ("Valid", "False", reason)
         assert images[suffix] in valid["message"]
-    good_image = _status(cluster, "appimage", "secretflow-image")
+    good_image = await wait_for(
+        lambda: (s := _status(cluster, "appimage", "secretflow-image")).get("conditions") and s
+    )
     assert good_image["conditions"][0]["status"] == "True"
     printed = cluster.kubectl("get", "aimg", images["parse"])
     assert printed.split("\n")[1].split()[3] == "False"  # the Valid column

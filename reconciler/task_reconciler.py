@@ -387,7 +387,7 @@ class TaskReconciler:
             # Each kind is watched on its own stream, so the deletion can arrive before
             # the events of objects applied a moment ago: ask the server, not the
             # caches, before letting the task go.
-            doomed = await self._children_on_server(uid)
+            doomed = await self._children_on_server(task)
         await self._delete(
             [(k, o) for k, o in doomed if not o["metadata"].get("deletionTimestamp")]
         )
@@ -399,12 +399,20 @@ class TaskReconciler:
             await self._set_finalizer(task, present=False)
         return Result()
 
-    async def _children_on_server(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
-        selector = [("labelSelector", f"{TASK_UID_LABEL}={uid}")]
+    async def _children_on_server(self, task: KusciaTask) -> list[tuple[str, dict[str, Any]]]:
+        """The task's objects in its parties' namespaces (where the builders put them),
+        listed on the server by the task's uid label."""
+        selector = [("labelSelector", f"{TASK_UID_LABEL}={task.metadata.uid}")]
         found: list[tuple[str, dict[str, Any]]] = []
-        for kind in CHILD_KINDS:
-            listed = await self.kube.request("GET", KINDS[kind].path(), query=selector)
-            found += [(kind, obj) for obj in listed.get("items") or []]
+
+        async def list_one(kind: str, namespace: str) -> None:
+            listed = await self.kube.request("GET", KINDS[kind].path(namespace), query=selector)
+            found.extend((kind, obj) for obj in listed.get("items") or [])
+
+        async with anyio.create_task_group() as group:
+            for namespace in sorted({party.domain_id for party in task.spec.parties}):
+                for kind in CHILD_KINDS:
+                    group.start_soon(list_one, kind, namespace)
         return found
 
     async def _delete(self, objects: Sequence[tuple[str, Mapping[str, Any]]]) -> None:

@@ -192,9 +192,15 @@ class Controller:
         elector = getattr(self, "elector", None)
         return elector is None or elector.holds_lease()
 
-    def _check_lease(self) -> None:
-        if not self._lease_fresh():
+    def _check_lease(self) -> float | None:
+        """The write check (see write_fence): seconds a write may still take effect."""
+        elector = getattr(self, "elector", None)
+        if elector is None:
+            return None
+        left: float = elector.lease_time_left()
+        if left <= 0:
             raise LeaseNotHeld("not writing: this replica's lease is not fresh")
+        return left
 
     def _leader_config(self) -> LeaderElectionConfig:
         leader = self.settings.leader

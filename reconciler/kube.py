@@ -4,7 +4,7 @@ counted so tests and benchmarks can prove that a settled cluster gets none."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from yarl import URL
 
 from informers.apierrors import ApiStatusError
 from informers.decoding import json_loads
-from reconciler.write_fence import checked_writes, fence
+from reconciler.write_fence import WriteCheck, checked_writes, fence
 
 API_WRITES = Counter(
     "kuscia_reconciler_api_writes_total",
@@ -117,7 +117,7 @@ class Kube:
         self.timeout = timeout
         # Called before every write, and again right before its bytes are sent (see
         # write_fence); raising stops it (a replica that may no longer write).
-        self.write_guard: Callable[[], None] | None = None
+        self.write_guard: WriteCheck | None = None
 
     async def request(
         self,

@@ -288,7 +288,14 @@ class LeaderElector:
         than lease_duration after it saw that renewal, so work that checks this first
         stops before a successor starts, even when this process was paused (SIGSTOP, a
         frozen VM) and wakes up still believing that it leads."""
-        return self._leading and self._clock.now() - self._renewed_at < self._config.renew_deadline
+        return self.lease_time_left() > 0
+
+    def lease_time_left(self) -> float:
+        """Seconds until holds_lease() turns False (0 when it is already)."""
+        if not self._leading:
+            return 0.0
+        left = self._renewed_at + self._config.renew_deadline - self._clock.now()
+        return max(left, 0.0)
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the Lease (LE-5); True when this identity holds it."""

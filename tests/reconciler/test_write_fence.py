@@ -1,14 +1,17 @@
 """A write that passed the lease check but then waited (for a pooled connection, for the
 event loop after a freeze) is checked again right before its bytes are sent: once the
-lease has lapsed it never reaches the API server. Real API server; the wait is made
-certain by a pool of one connection that a watch holds."""
+lease has lapsed it never reaches the API server; and one frozen after that last check
+reaches it too late to take effect. Real API server; the wait is made certain by a pool
+of one connection that a watch holds, the freeze by blocking the whole process."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 
@@ -22,10 +25,12 @@ from tests.controlplane.cluster import ControlPlane
 @dataclass
 class Lease:
     held: bool = True
+    left: float = 10.0  # seconds it is still trusted
 
-    def check(self) -> None:
+    def check(self) -> float:
         if not self.held:
             raise LeaseNotHeld("not writing: this replica's lease is not fresh")
+        return self.left
 
 
 @pytest.fixture
@@ -90,6 +95,28 @@ async def test_a_write_waiting_while_the_lease_holds_is_sent(
     await _write_behind_a_watch(one_connection, namespace, "on-time", Lease(), lapse=False)
     got = await Kube(one_connection).request("GET", CONFIGMAPS.path(namespace, "on-time"))
     assert got["data"] == {"k": "v"}
+
+
+async def test_a_write_frozen_after_its_last_check_never_takes_effect(
+    one_connection: client.ApiClient, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_body = aiohttp.ClientRequest.write_bytes
+
+    async def frozen_first(request: aiohttp.ClientRequest, *args: object, **kwargs: object) -> None:
+        time.sleep(1.5)  # noqa: ASYNC251 - a freeze: after the last check, nothing runs
+        await send_body(request, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aiohttp.ClientRequest, "write_bytes", frozen_first)
+    kube = Kube(one_connection)
+    kube.write_guard = Lease(left=1.0).check
+    with pytest.raises(ApiError) as refused:
+        await kube.apply(_configmap(namespace, "frozen"), field_manager="fence")
+    assert refused.value.status == 504
+    monkeypatch.undo()
+    await asyncio.sleep(1.0)  # the server has the body by now: it must still not store it
+    with pytest.raises(ApiError) as missing:
+        await kube.request("GET", CONFIGMAPS.path(namespace, "frozen"))
+    assert missing.value.not_found
 
 
 async def test_reads_and_unguarded_writes_are_never_checked(

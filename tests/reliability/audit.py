@@ -39,7 +39,8 @@ class Write:
     resource: str
     name: str
     code: int
-    received: datetime
+    received: datetime  # the request's headers arrived
+    completed: datetime  # its response was sent
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class AuditedUsers:
                     name=ref.get("name", ""),
                     code=int((event.get("responseStatus") or {}).get("code", 0)),
                     received=datetime.fromisoformat(event["requestReceivedTimestamp"]),
+                    completed=datetime.fromisoformat(event["stageTimestamp"]),
                 )
             )
         return sorted(found, key=lambda w: w.received)

@@ -26,6 +26,7 @@ from reconciler.kube import ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
+from reconciler.write_fence import HEADERS_TO_BODY, WriteFenced
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +42,7 @@ class LeaseNotHeld(Exception):
     """A write refused because this replica's lease is not fresh: a successor may lead."""
 
 
-_TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
+_TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError, WriteFenced)
 """Failures of talking to the API server, not of the controller."""
 
 
@@ -198,6 +199,10 @@ class Controller:
         if elector is None:
             return None
         left: float = elector.lease_time_left()
+        # A successor takes over no sooner than lease_duration after the last renewal, and
+        # the server's deadline for a write may trail its check by HEADERS_TO_BODY.
+        margin = elector.config.lease_duration - elector.config.renew_deadline
+        left = min(left, left + margin - HEADERS_TO_BODY)
         if left <= 0:
             raise LeaseNotHeld("not writing: this replica's lease is not fresh")
         return left

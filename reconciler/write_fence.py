@@ -32,8 +32,9 @@ WriteCheck = Callable[[], float | None]
 may take effect (None: for as long as it takes)."""
 
 # At most this long between computing a write's server-side deadline and its last check,
-# so the deadline never reaches more than this past the time the check allowed.
-HEADERS_TO_BODY = 0.5
+# so the deadline never reaches more than this past the time the check allowed (the
+# controller's check takes it off what it allows). Slack for a busy event loop.
+HEADERS_TO_BODY = 2.0
 
 _CHECK: ContextVar[WriteCheck | None] = ContextVar("write_check", default=None)
 

@@ -10,14 +10,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 
-from reconciler.controller import LeaseNotHeld
+from reconciler.controller import Controller, LeaseNotHeld
 from reconciler.kube import CONFIG_MAP as CONFIGMAPS
 from reconciler.kube import ApiError, Kube, load_api_client
+from reconciler.settings import Settings
 from reconciler.write_fence import FencedRequest, fence
 from tests.controlplane.cluster import ControlPlane
 
@@ -136,3 +138,25 @@ async def test_the_controllers_client_is_fenced(control_plane: ControlPlane) -> 
         assert api.rest_client.pool_manager._request_class is FencedRequest
     finally:
         await api.close()
+
+
+@pytest.mark.parametrize(
+    ("lease_duration", "left", "allowed"),
+    [
+        (15.0, 5.0, 5.0),  # a successor comes 5 s after the renew deadline: all of it
+        (11.0, 5.0, 4.0),  # only 1 s after: the deadline's 2 s of trailing come off
+        (11.0, 0.5, None),  # nothing left once they do: refused
+    ],
+)
+def test_the_lease_check_leaves_room_for_a_writes_deadline_to_trail_it(
+    api_client: client.ApiClient, lease_duration: float, left: float, allowed: float | None
+) -> None:
+    controller = Controller(api_client, Settings())
+    assert controller._check_lease() is None  # no leader election: no limit
+    config = SimpleNamespace(lease_duration=lease_duration, renew_deadline=10.0)
+    controller.elector = SimpleNamespace(config=config, lease_time_left=lambda: left)  # type: ignore[assignment]
+    if allowed is None:
+        with pytest.raises(LeaseNotHeld):
+            controller._check_lease()
+    else:
+        assert controller._check_lease() == pytest.approx(allowed)

@@ -116,7 +116,8 @@ class Kube:
         self.api = api
         self.timeout = timeout
         # Called before every write, and again right before its bytes are sent (see
-        # write_fence); raising stops it (a replica that may no longer write).
+        # write_fence); raising stops it (a replica that may no longer write), the
+        # seconds it returns bound when the API server may still apply it.
         self.write_guard: WriteCheck | None = None
 
     async def request(

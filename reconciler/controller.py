@@ -189,12 +189,8 @@ class Controller:
                 await self._lead()
             group.cancel_scope.cancel()
 
-    def _lease_fresh(self) -> bool:
-        elector = getattr(self, "elector", None)
-        return elector is None or elector.holds_lease()
-
-    def _check_lease(self) -> float | None:
-        """The write check (see write_fence): seconds a write may still take effect."""
+    def _write_time_left(self) -> float | None:
+        """Seconds a write may still take effect; None without leader election."""
         elector = getattr(self, "elector", None)
         if elector is None:
             return None
@@ -202,8 +198,16 @@ class Controller:
         # A successor takes over no sooner than lease_duration after the last renewal, and
         # the server's deadline for a write may trail its check by HEADERS_TO_BODY.
         margin = elector.config.lease_duration - elector.config.renew_deadline
-        left = min(left, left + margin - HEADERS_TO_BODY)
-        if left <= 0:
+        allowed: float = max(min(left, left + margin - HEADERS_TO_BODY), 0.0)
+        return allowed
+
+    def _lease_fresh(self) -> bool:
+        return self._write_time_left() != 0.0
+
+    def _check_lease(self) -> float | None:
+        """The write check (see write_fence)."""
+        left = self._write_time_left()
+        if left == 0.0:
             raise LeaseNotHeld("not writing: this replica's lease is not fresh")
         return left
 

@@ -158,12 +158,7 @@ class ApiRequest:
 
     @classmethod
     def parse(
-        cls,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str]],
-        status: int,
-        message: str = "",
+        cls, method: str, path: str, query: Sequence[tuple[str, str]], status: int
     ) -> ApiRequest:
         parts = path.strip("/").split("/")
         if parts[0] == "api":
@@ -177,13 +172,11 @@ class ApiRequest:
             namespace, rest = rest[1], rest[2:]
         elif len(rest) == 2 and rest[0] == "namespaces":
             # /api/v1/namespaces/NAME is the namespace object itself.
-            verb = _verb(method, True, query)
-            return cls(verb, "", "namespaces", None, rest[1], status, message)
+            return cls(_verb(method, True, query), "", "namespaces", None, rest[1], status)
         resource, name = rest[0], rest[1] if len(rest) > 1 else None
         if len(rest) > 2:
             resource += "/" + rest[2]
-        verb = _verb(method, name is not None, query)
-        return cls(verb, group, resource, namespace, name, status, message)
+        return cls(_verb(method, name is not None, query), group, resource, namespace, name, status)
 
     @classmethod
     def checks(
@@ -196,7 +189,7 @@ class ApiRequest:
     ) -> list[ApiRequest]:
         """What the authorizer checked: a server-side apply that made a new object
         (201) was checked as create as well as patch."""
-        request = cls.parse(method, path, query, status, message)
+        request = dataclasses.replace(cls.parse(method, path, query, status), message=message)
         if request.verb == "patch" and status == 201:
             return [request, dataclasses.replace(request, verb="create")]
         return [request]

@@ -33,6 +33,7 @@ from tests.controlplane.cluster import ControlPlane
 
 TASK_UID = "kuscia.secretflow/task-uid"
 CHILD_KINDS = ("pods", "services", "configmaps", "networkpolicies")
+DOOMED_TASK = "in-doomed-namespace"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
@@ -165,18 +166,30 @@ class Admin:
             await self.kube.delete(kind, namespace, name)
 
 
-async def _task_in_a_namespace_being_deleted(admin: Admin, parties: list[str]) -> None:
-    """A waiting task whose namespace is being deleted. Admission answers 403 to every
-    new object there (its Events), which the controller must not take for RBAC's.
-    No namespace controller runs here, so the namespace stays Terminating."""
+async def _task_in_a_namespace_being_deleted(admin: Admin, parties: list[str]) -> str:
+    """A waiting task whose namespace is being deleted; returns that namespace. Admission
+    answers 403 to every new object there (its Events), which the controller must not
+    take for RBAC's. No namespace controller runs here, so it stays Terminating."""
     namespace = await admin.namespace()
     task = _example("secretflow-task-psi.yaml")
-    task["metadata"].update(name="in-doomed-namespace", namespace=namespace)
+    task["metadata"].update(name=DOOMED_TASK, namespace=namespace)
     task["spec"]["initiator"] = parties[0]
     for party, domain in zip(task["spec"]["parties"], parties, strict=True):
         party.update(domainID=domain, appImageRef=f"missing-{namespace}")
     await admin.apply(task, remember=False)
     await admin.kube.delete(NAMESPACE, None, namespace)
+    return namespace
+
+
+async def _delete_task(admin: Admin, namespace: str, name: str) -> None:
+    """Deletes a task while the controller runs, so that no later test's controller
+    finds it waiting (and writing once its lifecycle runs out)."""
+    await admin.kube.delete(KUSCIA_TASK, namespace, name)
+
+    async def gone() -> bool:
+        return await admin.get(KUSCIA_TASK, namespace, name) is None
+
+    await wait_for(gone, f"task {namespace}/{name} to be deleted")
 
 
 async def _install_rbac(admin: Admin, rendered: Rendered) -> None:
@@ -299,7 +312,7 @@ async def outcome(
             release=f"kr-{uuid.uuid4().hex[:6]}", namespace=namespace, settings=values
         )
         await _install_rbac(admin, rendered)
-        await _task_in_a_namespace_being_deleted(admin, parties)
+        doomed = await _task_in_a_namespace_being_deleted(admin, parties)
         account = rendered.one("ServiceAccount")["metadata"]["name"]
         kubeconfig = _service_account_kubeconfig(
             control_plane, namespace, account, tmp_path_factory.mktemp("sa") / "kubeconfig"
@@ -326,6 +339,7 @@ async def outcome(
                         _leading(controller, running), "the controller to lead", within=30
                     )
                     steps = await _scenario(admin, watched, parties)
+                    await _delete_task(admin, doomed, DOOMED_TASK)
                 except AssertionError as error:
                     raise AssertionError(_diagnosis(error, log.requests, logs)) from None
                 finally:

@@ -70,7 +70,7 @@ def dumps(value: Any) -> str:
             check_circular=False,
             default=_fraction,
         )
-    except _HasFraction:
+    except (_HasFraction, RecursionError):
         text = _dumps_slow(value)
     return _escape_html(text)
 
@@ -164,7 +164,8 @@ def _string(text: str) -> str:
 
 
 def _dumps_slow(value: Any) -> str:
-    """The same text for values holding GoFloats, with an explicit stack (no recursion)."""
+    """The same text for values holding GoFloats or nested past the C encoder's depth,
+    with an explicit stack (no recursion)."""
     out: list[str] = []
     stack: list[tuple[bool, Any]] = [(False, value)]
     while stack:

@@ -372,14 +372,7 @@ class _Run:
         return self._emit(text)
 
     def _dumps(self, value: Any) -> str:
-        if isinstance(value, gojson.GoFloat):
-            return value.text
-        try:
-            return gojson.dumps(value)
-        except RecursionError:
-            raise TemplateRefused(
-                self.compiled.file, "selects a JSON value nested too deeply to be written"
-            ) from None
+        return value.text if isinstance(value, gojson.GoFloat) else gojson.dumps(value)
 
     def _resolve(self, path: Path) -> Any:
         raw = self.values.get(path.variable)

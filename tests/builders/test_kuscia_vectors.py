@@ -7,12 +7,14 @@ A row that `differs` does so on purpose: it asserts this project's answer,
 keeps Kuscia's beside it, and names its row in README.md's table "Where this
 project differs from Kuscia, and why".
 
-The Go tests live in Kuscia's repository (secretflow/kuscia) under
-pkg/agent/middleware/plugins/hook/configrender/config_render_test.go (render),
-pkg/utils/common/template_test.go (query), pkg/utils/resources/service_test.go
-and appimages_test.go (names, selection), pkg/controllers/kusciatask/handler/
-pending_handler_test.go (task) and pkg/controllers/kusciadeployment/util_test.go
-(deploy), which KusciaTask's handler duplicates for the cluster define and ports.
+The Go tests, in Kuscia's repository (secretflow/kuscia):
+pkg/agent/middleware/plugins/hook/configrender/config_render_test.go (RENDER),
+pkg/utils/common/template_test.go (QUERY), pkg/utils/resources/service_test.go
+(NAMES), pkg/utils/resources/appimages_test.go (SELECT),
+pkg/controllers/kusciatask/handler/pending_handler_test.go (TASK) and
+pkg/controllers/kusciadeployment/util_test.go (DEFINE: its cluster define and
+port code is what KusciaTask's handler has too). PLAIN probes the escaping of
+config_render.go.
 """
 
 from __future__ import annotations

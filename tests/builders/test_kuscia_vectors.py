@@ -34,6 +34,7 @@ from builders import BuildError, Cluster, Plan, cluster_define, naming, plan, re
 from builders.models import AppImage, ContainerPort, Party
 from builders.networkpolicy import ingress_domains
 from builders.validation import check
+from tests.builders.examples import TASK_UID as TASK_UID_VALUE
 from tests.builders.examples import make_app_image, make_task, objects_of, party
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -551,6 +552,12 @@ NAMES = [
         "svc-secretflow-task-20240816114341-psi--bf6b2ddf57a35a80-domain",
     ),
     Vector(
+        "pending_handler.go buildPortNumberEnvs",
+        "the env var of a port's number",
+        lambda: naming.port_number_env("inter-node"),
+        "KUSCIA_PORT_INTER_NODE_NUMBER",
+    ),
+    Vector(
         "util_test.go TestGeneratePortServices",
         "serviced ports is not empty",
         lambda: {port: naming.service_name("dm-1", port) for port in ("domain", "cluster")},
@@ -615,6 +622,10 @@ SELECT = [
 
 HANDLER_GO = "pending_handler_test.go"
 HANDLER = "pending_handler.go"
+PORT_NAME, PORT_SCOPE = "kuscia.secretflow/port-name", "kuscia.secretflow/port-scope"
+TASK_UID, TASK_ID = "kuscia.secretflow/task-uid", "kuscia.secretflow/task-id"
+INITIATOR, PROTOCOL = "kuscia.secretflow/initiator", "kuscia.secretflow/protocol"
+ACCESS_DOMAIN = "kuscia.secretflow/access-domain"
 
 
 def _kuscia_container(**extra: Any) -> dict[str, Any]:
@@ -838,6 +849,36 @@ def _config_map_volume() -> Any:
     return objects_of("Pod", result.objects)[0]["spec"]["volumes"][0]["configMap"]["name"]
 
 
+def _cluster_service() -> dict[str, Any]:
+    """The fields of generateServices' Service that this project writes too."""
+    service = next(
+        s
+        for s in objects_of("Service", _handle().objects)
+        if s["metadata"]["name"] == "kusciatask-001-server-0-cluster"
+    )
+    meta, spec = service["metadata"], service["spec"]
+    return {
+        "labels": {k: meta["labels"][k] for k in (PORT_NAME, PORT_SCOPE, TASK_UID)},
+        "annotations": {
+            **{k: meta["annotations"][k] for k in (INITIATOR, PROTOCOL, TASK_ID)},
+            ACCESS_DOMAIN: sorted(meta["annotations"][ACCESS_DOMAIN].split(",")),
+        },
+        "spec": spec,
+    }
+
+
+def _kuscia_service_only_fields() -> dict[str, Any]:
+    service = next(
+        s
+        for s in objects_of("Service", _handle().objects)
+        if s["metadata"]["name"] == "kusciatask-001-server-0-cluster"
+    )
+    return {
+        "ownerReferences": service["metadata"].get("ownerReferences"),
+        "loadbalancer": service["metadata"]["labels"].get("kuscia.secretflow/loadbalancer"),
+    }
+
+
 TASK = [
     Vector(
         f"{HANDLER_GO} TestPendingHandler_Handle",
@@ -867,6 +908,40 @@ TASK = [
             ("Service", "domain-a", "kusciatask-001-server-0-cluster"),
             ("Service", "domain-b", "kusciatask-001-client-0-cluster"),
         )
+    ),
+    Vector(
+        f"{HANDLER} generateServices",
+        "the headless Service of a Cluster port",
+        _cluster_service,
+        {
+            "labels": {PORT_NAME: "cluster", PORT_SCOPE: "Cluster", TASK_UID: TASK_UID_VALUE},
+            "annotations": {
+                INITIATOR: "domain-a",
+                PROTOCOL: "HTTP",
+                TASK_ID: "kusciatask-001",
+                ACCESS_DOMAIN: ["domain-a", "domain-b"],
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": {"kuscia.secretflow/pod-identity": f"{TASK_UID_VALUE}-server-0"},
+                "ports": [
+                    {"name": "cluster", "port": 10000, "protocol": "TCP", "targetPort": "cluster"}
+                ],
+            },
+        },
+    ),
+    Vector(
+        f"{HANDLER} generateServices",
+        "the Service's owner and the label of Kuscia's gateway",
+        _kuscia_service_only_fields,
+        {
+            "ownerReferences": "the Pod, as its controller",
+            "loadbalancer": "domainroute",
+        },
+        ours={"ownerReferences": None, "loadbalancer": None},
+        differs="kuscia-runtime-fields",
     ),
     Vector(
         f"{HANDLER_GO} TestPendingHandler_Handle",
@@ -1001,7 +1076,7 @@ TASK = [
             ],
         },
         ours={"schedulerName": None, "nodeSelector": None, "tolerations": None},
-        differs="pod-scheduling",
+        differs="kuscia-runtime-fields",
     ),
     Vector(
         f"{HANDLER_GO} Test_generatePod",
@@ -1257,6 +1332,13 @@ def test_every_difference_has_a_readme_row_and_every_readme_row_a_vector() -> No
     used = {v.differs for v in VECTORS if v.differs}
     assert used - documented.keys() == set()
     assert documented.keys() - used == set()
+
+
+def test_the_readme_counts_the_vectors() -> None:
+    differing = sum(1 for v in VECTORS if v.differs)
+    text = " ".join(README.read_text().split())
+    assert f"as {len(VECTORS)} vectors" in text
+    assert f"{len(VECTORS) - differing} give Kuscia's answer, {differing} differ" in text
 
 
 def test_the_vectors_come_from_kuscias_tests_and_the_code_they_test() -> None:

@@ -5,8 +5,9 @@ result again: numbers become float64 (so `1.0` is written `1` and integers past
 2^53 lose their last digits), object keys come out sorted, output is compact,
 and `<`, `>`, `&`, U+2028 and U+2029 in strings are written as `\\u` escapes.
 Text Go cannot decode (`NaN`, `Infinity`, a number past float64) is not JSON here
-either. Numbers are normalised once, when parsed, so writing a value needs no
-second walk unless it holds a fraction.
+either. Numbers are normalised once, when parsed, to values Python's own encoder
+writes as Go does, except a few (such as 1e-05, which Go writes 0.00001) that are
+kept as GoFloat and put in place after Python's encoder has run.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ _HTML_CHARS = re.compile("[<>&\u2028\u2029]")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _MAX_INDEX = 10**6  # Go prints a float64 index from 1e6 up as 1e+06, which is no integer
 _EXACT = 2**53
+_PLACEHOLDER = re.compile(r'"\\u0000([0-9]+)\\u0000"')
 
 
 class GoFloat:
-    """A number Go writes with a fraction or an exponent; `text` is how Go writes it."""
+    """A number Go writes otherwise than Python would; `text` is how Go writes it."""
 
     __slots__ = ("index", "text")
 
@@ -49,10 +51,6 @@ class _NotJson(ValueError):
     pass
 
 
-class _HasFraction(Exception):
-    pass
-
-
 def loads(text: str) -> Any:
     """The value, or ValueError where Go's json.Unmarshal would fail too.
     RecursionError when it nests deeper than the parser can go."""
@@ -61,6 +59,14 @@ def loads(text: str) -> Any:
 
 def dumps(value: Any) -> str:
     """Compact, keys sorted, as Go's json.Marshal writes the decoded value."""
+    go_floats: list[str] = []
+
+    def placeholder(item: Any) -> str:
+        if not isinstance(item, GoFloat):
+            raise TypeError(f"{type(item).__name__} is not JSON")
+        go_floats.append(item.text)
+        return f"\x00{len(go_floats) - 1}\x00"
+
     try:
         text = json.dumps(
             value,
@@ -68,10 +74,17 @@ def dumps(value: Any) -> str:
             separators=(",", ":"),
             sort_keys=True,
             check_circular=False,
-            default=_fraction,
+            default=placeholder,
         )
-    except (_HasFraction, RecursionError):
-        text = _dumps_slow(value)
+    except RecursionError:
+        return _escape_html(_dumps_slow(value))
+    if go_floats:
+        # Each GoFloat was written as a string holding its index between NULs; the count
+        # tells whether a string of the value itself looked the same.
+        if len(_PLACEHOLDER.findall(text)) == len(go_floats):
+            text = _PLACEHOLDER.sub(lambda match: go_floats[int(match.group(1))], text)
+        else:
+            text = _dumps_slow(value)
     return _escape_html(text)
 
 
@@ -116,13 +129,21 @@ def _finite(number: float) -> float:
 
 
 def _from_float(number: float) -> Any:
+    """The value whose Python JSON text is Go's: an int for an integral float64 below 1e21
+    (Go writes its shortest digits, zero-padded), a GoFloat where Python's float text
+    differs from Go's (exponents -5 to -9, and -0), else the float itself."""
     if number == 0:
         return GoFloat("-0", 0) if math.copysign(1, number) < 0 else 0
     magnitude = abs(number)
-    if number.is_integer() and magnitude < 1e21:
-        # Go writes an integral float64 below 1e21 as its shortest digits, zero-padded.
-        return int(Decimal(repr(number)))
-    return GoFloat(_go_float_text(number))
+    if number.is_integer():
+        if magnitude < _EXACT:
+            return int(number)
+        if magnitude < 1e21:
+            return int(Decimal(repr(number)))
+        return number
+    if 1e-9 <= magnitude < 1e-4:
+        return GoFloat(_go_float_text(number))
+    return number
 
 
 def _go_float_text(number: float) -> str:
@@ -149,12 +170,6 @@ def _go_float_text(number: float) -> str:
 # --- writing ----------------------------------------------------------------------
 
 
-def _fraction(value: Any) -> Any:
-    if isinstance(value, GoFloat):
-        raise _HasFraction
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
 def _escape_html(text: str) -> str:
     return text.translate(_HTML) if _HTML_CHARS.search(text) else text
 
@@ -164,8 +179,8 @@ def _string(text: str) -> str:
 
 
 def _dumps_slow(value: Any) -> str:
-    """The same text for values holding GoFloats or nested past the C encoder's depth,
-    with an explicit stack (no recursion)."""
+    """The same text for values nested past the C encoder's depth (or holding a string
+    that looks like a placeholder), with an explicit stack (no recursion)."""
     out: list[str] = []
     stack: list[tuple[bool, Any]] = [(False, value)]
     while stack:

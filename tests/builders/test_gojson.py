@@ -73,6 +73,16 @@ def test_an_index_from_a_string_is_what_strconv_atoi_takes(text: str, index: int
     assert gojson.as_index(text) == index
 
 
+def test_numbers_go_writes_otherwise_than_python_are_put_in_place() -> None:
+    value = gojson.loads('{"a": [0.00001, 0.5, 1.5e-7], "b": {"c": -0.0, "d": 0.00002}}')
+    assert gojson.dumps(value) == '{"a":[0.00001,0.5,1.5e-7],"b":{"c":-0,"d":0.00002}}'
+
+
+def test_a_string_that_looks_like_a_placeholder_is_written_as_itself() -> None:
+    value = gojson.loads('["\\u00000\\u0000", 0.00001, {"\\u00001\\u0000": 1e-5}]')
+    assert gojson.dumps(value) == '["\\u00000\\u0000",0.00001,{"\\u00001\\u0000":0.00001}]'
+
+
 def test_a_deep_value_holding_a_fraction_is_written_without_recursing() -> None:
     depth = 100_000
     value: object = [gojson.loads("0.5")]

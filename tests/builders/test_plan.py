@@ -453,19 +453,24 @@ def test_a_task_name_over_63_characters_is_name_too_long() -> None:
     assert (error.reason, error.field) == ("NameTooLong", "metadata.name")
 
 
-def test_a_pod_name_over_63_characters_is_name_too_long() -> None:
-    task = make_task([party("alice", "r" * 20)], name="t" * 45)
-    error = _build_error(task, {"img": make_app_image()})
-    assert error.reason == "NameTooLong"
-    assert "pod name" in error.message
-    assert "spec.parties[0].role" in error.message
+def test_a_pod_name_over_63_characters_is_kept_whole_and_its_services_are_hashed() -> None:
+    image = make_app_image([{"name": "m", "ports": [{"name": "fed", "scope": "Cluster"}]}])
+    task = make_task([party("alice", "r" * 40)], name="t" * 60)
+    result = plan(task, {"img": image}, ALICE_AND_BOB)
+    [pod] = objects_of("Pod", result.objects)
+    assert pod["metadata"]["name"] == f"{'t' * 60}-{'r' * 40}-0"  # 103 characters, not refused
+    [svc] = objects_of("Service", result.objects)
+    assert len(svc["metadata"]["name"]) == 63
+    identity = pod["metadata"]["labels"]["kuscia.secretflow/pod-identity"]
+    assert svc["spec"]["selector"] == {"kuscia.secretflow/pod-identity": identity}
 
 
-def test_a_pod_identity_over_63_characters_is_name_too_long() -> None:
+def test_a_pod_identity_over_63_characters_is_shortened_to_a_label_value() -> None:
     task = make_task([party("alice", "r" * 30)], name="t")
-    error = _build_error(task, {"img": make_app_image()})
-    assert error.reason == "NameTooLong"
-    assert "pod identity" in error.message
+    [pod] = objects_of("Pod", plan(task, {"img": make_app_image()}, ALICE_AND_BOB).objects)
+    identity = pod["metadata"]["labels"]["kuscia.secretflow/pod-identity"]
+    assert len(identity) <= 63
+    assert identity.startswith(TASK_UID) and identity.endswith("-0")
 
 
 def test_a_role_that_cannot_be_part_of_a_pod_name_is_invalid_name() -> None:

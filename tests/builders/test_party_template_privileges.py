@@ -52,7 +52,8 @@ def test_a_party_template_asking_for_a_host_or_service_account_field_gains_nothi
     pod, ignored = _pod_and_ignored({"spec": {field: POD_ASKS[field]}})
     spec = pod["spec"]
     assert field not in spec or spec[field] is False
-    assert "serviceAccountName" not in spec and "hostNetwork" not in spec
+    assert "serviceAccountName" not in spec
+    assert "hostNetwork" not in spec
     assert all("hostPath" not in volume for volume in spec.get("volumes", []))
     assert spec["automountServiceAccountToken"] is False
     assert ignored == [f"spec.parties[0].template.spec.{field}"]

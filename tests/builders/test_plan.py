@@ -470,7 +470,8 @@ def test_a_pod_identity_over_63_characters_is_shortened_to_a_label_value() -> No
     [pod] = objects_of("Pod", plan(task, {"img": make_app_image()}, ALICE_AND_BOB).objects)
     identity = pod["metadata"]["labels"]["kuscia.secretflow/pod-identity"]
     assert len(identity) <= 63
-    assert identity.startswith(TASK_UID) and identity.endswith("-0")
+    assert identity.startswith(TASK_UID)
+    assert identity.endswith("-0")
 
 
 def test_a_role_that_cannot_be_part_of_a_pod_name_is_invalid_name() -> None:

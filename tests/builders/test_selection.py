@@ -166,7 +166,8 @@ def test_a_container_field_kuscia_does_not_merge_is_ignored_and_reported(
     [ignored] = chosen.ignored
     assert ignored.field == f"spec.parties[0].template.spec.containers[0].{field}"
     assert ignored.container == "main"
-    assert "alice/" in ignored.message and "'main'" in ignored.message
+    assert "alice/" in ignored.message
+    assert "'main'" in ignored.message
     assert ignored.field in ignored.message
 
 
@@ -182,7 +183,8 @@ def test_a_party_template_repeating_the_deploy_template_is_merged_without_a_word
     chosen = _merge(base, _party(replicas=1, spec={"restartPolicy": "Never", "containers": copied}))
     assert chosen.ignored == ()
     resources = chosen.template.spec.containers[0].resources
-    assert resources is not None and resources.limits["cpu"] == "2"
+    assert resources is not None
+    assert resources.limits["cpu"] == "2"
 
 
 def test_party_affinity_is_ignored_and_reported() -> None:
@@ -200,7 +202,8 @@ def test_resources_claims_are_ignored_and_reported_while_limits_merge() -> None:
     chosen = _merge(_base(), party)
     resources = chosen.template.spec.containers[0].resources
     assert resources is not None
-    assert resources.limits["cpu"] == "3" and resources.claims == []
+    assert resources.limits["cpu"] == "3"
+    assert resources.claims == []
     assert [f.field for f in chosen.ignored] == [
         "spec.parties[0].template.spec.containers[0].resources.claims"
     ]

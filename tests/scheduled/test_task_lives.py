@@ -15,6 +15,7 @@ from tests.scheduled.conftest import NODES, ScheduledHelpers
 
 PSI = "secretflow-task-psi"
 PSI_POD = "secretflow-task-psi-0"
+PSI_CONTAINER = "secretflow"
 
 
 def _status(helpers: ScheduledHelpers, namespace: str, name: str) -> dict[str, Any]:
@@ -151,9 +152,13 @@ async def test_failed_container_fails_the_task_with_its_exit_code(
     assert f"{bob}/{PSI_POD}" in status["message"]
     assert "exited with 3 (Error)" in status["message"]
     entry = status["podStatuses"][f"{bob}/{PSI_POD}"]
-    assert entry["phase"] == "Failed"
+    assert entry["podPhase"] == "Failed"
     assert entry["nodeName"] in NODES.names()
+    assert entry["scheduleTime"]
     assert "exited with 3 (Error)" in entry["message"]
+    assert entry["terminationLog"] == (
+        f'container[{PSI_CONTAINER}] terminated state reason "Error", message: "{message}"'
+    )
     # The failed pod stays for debugging, with what the stage wrote for its container.
     pod = scheduled.get("pod", PSI_POD, bob)
     assert pod is not None
@@ -191,12 +196,20 @@ async def test_pod_that_fits_no_node_is_unschedulable(
     assert condition["status"] == "False"
     assert f"0/{NODES.count} nodes are available" in condition["message"]
     assert "Insufficient cpu" in condition["message"]
-    await wait_for(lambda: _status(scheduled, home, "app-task").get("podStatuses"), within=30)
+    key = f"{alice}/app-task-server-0"
+
+    def reported() -> bool:
+        entry = _status(scheduled, home, "app-task").get("podStatuses", {}).get(key, {})
+        return bool(entry.get("reason") == "Unschedulable")
+
+    await wait_for(reported, within=30)
     status = _status(scheduled, home, "app-task")
     assert status["phase"] == "Pending"
-    entry = status["podStatuses"][f"{alice}/app-task-server-0"]
-    assert entry["phase"] == "Pending"
+    entry = status["podStatuses"][key]
+    assert entry["podPhase"] == "Pending"
     assert "nodeName" not in entry
+    assert entry["reason"] == "Unschedulable"
+    assert entry["message"] == condition["message"]
 
 
 async def test_deleting_a_party_namespace_is_completed_by_the_namespace_controller(

@@ -1,5 +1,6 @@
 """The informers the controller runs and the indexes it reads them by: tasks
-by AppImage, by party domain and by uid; children by the task uid label."""
+by AppImage, by party domain and by uid; children by the task uid label; and
+Kuscia's Domains, where that CRD is served."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from informers.resource import Resource
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
+DOMAINS = Resource("kuscia.secretflow", "v1alpha1", "domains", namespaced=False)
 PODS = Resource("", "v1", "pods", namespaced=True)
 SERVICES = Resource("", "v1", "services", namespaced=True)
 CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
@@ -70,6 +72,7 @@ class Caches:
     def __init__(
         self, api: ApiClient, *, namespace: str | None, clock: Clock | None = None
     ) -> None:
+        self._api, self._clock = api, clock
         selector = f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}"
         self.tasks = Informer(
             api,
@@ -94,10 +97,23 @@ class Caches:
             )
             for kind, resource in CHILD_KINDS.items()
         }
+        self.domains: Informer | None = None  # Kuscia's Domains, once found to be served
+
+    def watch_domains(self) -> Informer:
+        """Adds the Domain informer (before the caches run)."""
+        self.domains = Informer(
+            self._api, DOMAINS, clock=self._clock, name="domains", options=OPTIONS
+        )
+        return self.domains
+
+    def domain_objects(self) -> list[dict[str, Any]] | None:
+        """Kuscia's Domains, or None where that CRD is not served."""
+        return None if self.domains is None else self.domains.store.list()
 
     @property
     def all(self) -> list[Informer]:
-        return [self.tasks, self.app_images, self.namespaces, *self.children.values()]
+        domains = [self.domains] if self.domains is not None else []
+        return [self.tasks, self.app_images, self.namespaces, *domains, *self.children.values()]
 
     def has_synced(self) -> bool:
         return all(informer.has_synced() for informer in self.all)

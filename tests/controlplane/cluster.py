@@ -1,7 +1,8 @@
 """A real local control plane: etcd and kube-apiserver on free loopback ports.
 
 Used by the pytest session fixture and by `make up` (python -m
-tests.controlplane). The admin authenticates with a static bearer token;
+tests.controlplane). It installs the CRDs and the admission policy that ships
+with them. The admin authenticates with a static bearer token;
 the API server signs its own serving certificate, which the kubeconfig trusts.
 """
 
@@ -24,6 +25,8 @@ from tests.controlplane.assets import find_assets
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
+# The admission policy that ships with the CRDs (the chart templates it in).
+ADMISSION_POLICY = REPO / "charts" / "kuscia-reconciler" / "admission" / "kusciatask-parties.yaml"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -71,6 +74,9 @@ class ControlPlane:
     api_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_apiserver_args: list[str] = field(default_factory=list)
+    # The ServiceAccount admission plugin mounts tokens into pods, but refuses every pod
+    # whose namespace has no ServiceAccount "default" (no controller-manager makes one).
+    service_account_admission: bool = False
     detach: bool = False
     assets: dict[str, Path] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -141,7 +147,11 @@ class ControlPlane:
                 "--authorization-mode=RBAC",
                 "--bind-address=127.0.0.1",
                 f"--cert-dir={certs}",
-                "--disable-admission-plugins=ServiceAccount",
+                *(
+                    []
+                    if self.service_account_admission
+                    else ["--disable-admission-plugins=ServiceAccount"]
+                ),
                 f"--etcd-servers={self.etcd_url}",
                 f"--secure-port={self.api_port}",
                 f"--service-account-issuer={self.url}/",
@@ -246,6 +256,7 @@ class ControlPlane:
     def install_crds(self) -> None:
         self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))
         self.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+        self.run_kubectl("apply", "--server-side", "-f", str(ADMISSION_POLICY))
 
     def etcd_revision(self) -> int:
         body = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})

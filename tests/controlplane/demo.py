@@ -18,6 +18,7 @@ from tests.controlplane.cluster import CRD_DIR, REPO
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 NAMESPACES = ("cross-domain", "alice", "bob")
+DOMAINS = ("alice", "bob")  # designated Kuscia domains; cross-domain only holds tasks
 KINDS = ("pods", "services", "configmaps", "networkpolicies")
 
 
@@ -94,14 +95,15 @@ def main() -> int:
         )
     try:
         for namespace in NAMESPACES:
+            meta: dict[str, object] = {"name": namespace}
+            if namespace in DOMAINS:  # the parties' namespaces, designated Kuscia domains
+                meta["labels"] = {"kuscia.secretflow/domain": "true"}
             kubectl(
                 "apply",
                 "--server-side",
                 "-f",
                 "-",
-                stdin=json.dumps(
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-                ),
+                stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": meta}),
             )
         for name in ("secretflow-image", "app-template", "secretflow-task-psi", "app-task"):
             print(kubectl("apply", "--server-side", "-f", str(EXAMPLES / f"{name}.yaml")).strip())

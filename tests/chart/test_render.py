@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -349,3 +350,49 @@ def test_notes_say_how_to_check_it_works_and_to_delete_tasks_before_uninstalling
     assert "kubectl delete kusciatasks --all -A --wait" in notes
     assert notes.index("delete kusciatasks") < notes.index("helm uninstall")
     assert "does not serve\nmonitoring.coreos.com/v1 ServiceMonitor" in notes
+
+
+POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+DOMAIN_API = "kuscia.secretflow/v1alpha1/Domain"
+
+
+def test_the_admission_policy_is_the_shipped_file_named_after_the_release(helm: Helm) -> None:
+    shipped = {
+        o["kind"]: o
+        for o in yaml.safe_load_all((CHART / "admission" / "kusciatask-parties.yaml").read_text())
+    }
+    rendered = helm.template(release="kr")
+    policy = rendered.one("ValidatingAdmissionPolicy")
+    binding = rendered.one("ValidatingAdmissionPolicyBinding")
+    assert policy["metadata"]["name"] == "kr-kuscia-reconciler-task-parties"
+    assert binding["metadata"]["name"] == policy["metadata"]["name"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert policy["spec"] == shipped["ValidatingAdmissionPolicy"]["spec"]
+    assert {**binding["spec"], "policyName": ""} == {
+        **shipped["ValidatingAdmissionPolicyBinding"]["spec"],
+        "policyName": "",
+    }
+    disabled = helm.template(settings={"admissionPolicy.enabled": "false"})
+    assert not any(disabled.of_kind(kind) for kind in POLICY_KINDS)
+
+
+def test_the_controller_is_told_its_namespace_which_is_never_a_domain(helm: Helm) -> None:
+    args = _container(helm.template(namespace="ops").one("Deployment"))["args"]
+    assert "--controller-namespace=ops" in args
+
+
+def test_kuscia_domains_are_read_only_where_their_api_is_served(helm: Helm) -> None:
+    def domain_verbs(rendered: Any) -> set[str]:
+        return {g.verb for g in rendered.grants() if g.resource == "domains"}
+
+    assert domain_verbs(helm.template()) == set()
+    assert domain_verbs(helm.template(api_versions=[DOMAIN_API])) == {"list", "watch"}
+
+
+def test_notes_say_how_to_designate_domains(helm: Helm) -> None:
+    result = helm.run("install", "kr", str(CHART), "--namespace", "ops", "--dry-run=client")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl label namespace <party namespace> kuscia.secretflow/domain=true" in notes
+    assert "kube-system, kube-public, kube-node-lease, default or ops" in notes
+    assert "kr-kuscia-reconciler-task-parties" in notes

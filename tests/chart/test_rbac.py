@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +28,7 @@ from reconciler.controller import Controller
 from reconciler.kube import APP_IMAGE, KUSCIA_TASK, NAMESPACE, ApiError, Kind, Kube
 from reconciler.settings import ServerSettings
 from tests.chart.chart import ApiRequest, Helm, Rendered
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO
 from tests.controlplane.cluster import ControlPlane
 
 TASK_UID = "kuscia.secretflow/task-uid"
@@ -36,6 +36,8 @@ CHILD_KINDS = ("pods", "services", "configmaps", "networkpolicies")
 DOOMED_TASK = "in-doomed-namespace"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+DOMAIN_API = "kuscia.secretflow/v1alpha1/Domain"
+DOMAIN_CRD = REPO / "tests" / "fixtures" / "kuscia-domain-crd.yaml"
 
 
 class RequestLog:
@@ -301,7 +303,23 @@ async def _phase_is(status: Callable[[], Awaitable[dict[str, Any]]], phase: str)
     return (await status()).get("phase") == phase
 
 
-@pytest.fixture(scope="module", params=["all-namespaces", "watch-namespace"])
+@contextlib.contextmanager
+def _kuscia_domains(plane: ControlPlane, enabled: bool) -> Iterator[None]:
+    """Kuscia's Domain CRD for one scenario, removed (waited for) afterwards."""
+    if not enabled:
+        yield
+        return
+    plane.run_kubectl("apply", "--server-side", "-f", str(DOMAIN_CRD))
+    plane.run_kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/domains.kuscia.secretflow"
+    )
+    try:
+        yield
+    finally:
+        plane.run_kubectl("delete", "crd", "domains.kuscia.secretflow", "--wait=true")
+
+
+@pytest.fixture(scope="module", params=["all-namespaces", "watch-namespace", "kuscia-domains"])
 async def outcome(
     request: pytest.FixtureRequest,
     helm: Helm,
@@ -309,15 +327,36 @@ async def outcome(
     api_client: client.ApiClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Outcome]:
-    """The scenario, run once per RBAC mode (the tests below read what it recorded)."""
+    """The scenario, run once per RBAC mode (the tests below read what it recorded); with
+    Kuscia's Domain CRD installed, the parties are designated by Domains too."""
     admin = Admin(Kube(api_client))
+    domains = request.param == "kuscia-domains"
+    with _kuscia_domains(control_plane, domains):
+        async for recorded in _outcome(request, helm, control_plane, admin, tmp_path_factory):
+            yield recorded
+
+
+async def _outcome(
+    request: pytest.FixtureRequest,
+    helm: Helm,
+    control_plane: ControlPlane,
+    admin: Admin,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Outcome]:
+    domains = request.param == "kuscia-domains"
     try:
         namespace = await admin.namespace()
         parties = [await admin.namespace(domain=True), await admin.namespace(domain=True)]
+        for party in parties if domains else []:
+            domain = {"apiVersion": "kuscia.secretflow/v1alpha1", "kind": "Domain"}
+            await admin.apply({**domain, "metadata": {"name": party}, "spec": {}})
         watched = await admin.namespace() if request.param == "watch-namespace" else None
         values = {"watchNamespaces[0]": watched} if watched else {}
         rendered = helm.template(
-            release=f"kr-{uuid.uuid4().hex[:6]}", namespace=namespace, settings=values
+            release=f"kr-{uuid.uuid4().hex[:6]}",
+            namespace=namespace,
+            settings=values,
+            api_versions=[DOMAIN_API] if domains else [],
         )
         await _install_rbac(admin, rendered)
         doomed = await _task_in_a_namespace_being_deleted(admin, parties)

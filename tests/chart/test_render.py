@@ -70,6 +70,8 @@ def test_default_values_render_the_controller_and_its_rbac(helm: Helm) -> None:
             "RoleBinding",
             "Service",
             "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     deployment = rendered.one("Deployment")
@@ -272,7 +274,13 @@ def test_watching_the_default_namespace_makes_one_role_there(helm: Helm) -> None
 
 def test_rbac_and_service_account_can_be_left_out(helm: Helm) -> None:
     rendered = helm.template(settings={"rbac.create": "false", "serviceAccount.create": "false"})
-    assert rendered.kinds() == ["Deployment", "PodDisruptionBudget", "Service"]
+    assert rendered.kinds() == [
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "default"
 

@@ -7,54 +7,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.conftest import REPO
 from tests.controlplane.cluster import ControlPlane
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
 
 TASK_UID = "kuscia.secretflow/task-uid"
-
-# The part of Kuscia's Domain CRD (domains.kuscia.secretflow) the controller reads.
-DOMAIN_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "domains.kuscia.secretflow"},
-    "spec": {
-        "group": "kuscia.secretflow",
-        "names": {
-            "kind": "Domain",
-            "listKind": "DomainList",
-            "plural": "domains",
-            "singular": "domain",
-        },
-        "scope": "Cluster",
-        "versions": [
-            {
-                "name": "v1alpha1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {"role": {"type": "string"}},
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            }
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+DOMAIN_CRD = REPO / "tests" / "fixtures" / "kuscia-domain-crd.yaml"
 
 
 @pytest.fixture
 def domain_crd(control_plane: ControlPlane) -> Iterator[None]:
     """Kuscia's Domain CRD, installed for one test and removed (waited for) after it."""
-    control_plane.run_kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(DOMAIN_CRD))
+    control_plane.run_kubectl("apply", "--server-side", "-f", str(DOMAIN_CRD))
     control_plane.run_kubectl(
         "wait", "--for=condition=Established", "--timeout=60s", "crd/domains.kuscia.secretflow"
     )

@@ -2,7 +2,7 @@
 
 A reason is machine-readable (CamelCase, written to status conditions and Events);
 the message is for people and always names the object, the party and the field path.
-Only the "not there yet" reasons make a task wait instead of failing.
+Only the two "not there yet" reasons make a task wait instead of failing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ class Reason(StrEnum):
     # The task waits (stays Pending) and is reconciled again when the object appears.
     APP_IMAGE_NOT_FOUND = "AppImageNotFound"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
-    # A namespace an administrator has not designated a Kuscia domain: nothing is made
-    # there. Waits (it may be designated), except a reserved namespace, which never is.
+    # A namespace an administrator has not designated a Kuscia domain (or a reserved one):
+    # nothing is made there, and the task fails. Designating it later must not run a
+    # task whose author the admission policy never checked for it.
     DOMAIN_NOT_DESIGNATED = "DomainNotDesignated"
     # The AppImage itself is wrong (also reported on the AppImage's Valid condition).
     DEPLOY_TEMPLATE_NOT_FOUND = "DeployTemplateNotFound"
@@ -40,9 +41,7 @@ class Reason(StrEnum):
     IMAGE_SIGNATURE_INVALID = "ImageSignatureInvalid"
 
 
-WAITING_REASONS = frozenset(
-    {Reason.APP_IMAGE_NOT_FOUND, Reason.NAMESPACE_NOT_FOUND, Reason.DOMAIN_NOT_DESIGNATED}
-)
+WAITING_REASONS = frozenset({Reason.APP_IMAGE_NOT_FOUND, Reason.NAMESPACE_NOT_FOUND})
 
 
 @dataclass(frozen=True)

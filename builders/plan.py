@@ -272,7 +272,7 @@ def _check_party_input(task: KusciaTask, index: int, party: Party) -> None:
 
 def _check_designated(task: KusciaTask, index: int, party: Party, cluster: Cluster) -> None:
     """A party runs only in a designated domain or a partner's; naming any other
-    namespace (kube-system, say) makes nothing there."""
+    existing namespace (kube-system, say) makes nothing there and fails the task."""
     namespace = party.domain_id
     field = f"spec.parties[{index}].domainID"
     if namespace in cluster.reserved:
@@ -281,7 +281,6 @@ def _check_designated(task: KusciaTask, index: int, party: Party, cluster: Clust
             f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is reserved "
             "(the cluster's or the controller's own) and is never a Kuscia domain; nothing "
             "is made there",
-            waiting=False,
             field=field,
         )
     if not cluster.is_local(namespace) and not cluster.is_partner(namespace):

@@ -514,12 +514,12 @@ def _alice_and_bob_task() -> tuple[Any, dict[str, Any]]:
     return examples.task("app-task"), {"app-template": examples.app_image("app-template")}
 
 
-def test_a_party_in_an_undesignated_namespace_makes_nothing_and_waits_naming_it() -> None:
+def test_a_party_in_an_undesignated_namespace_makes_nothing_and_fails_naming_it() -> None:
     task, images = _alice_and_bob_task()
     cluster = Cluster(namespaces=frozenset({"alice", "bob"}), domains=frozenset({"alice"}))
     error = _build_error(task, images, cluster)
     assert error.reason == "DomainNotDesignated"
-    assert error.waiting
+    assert not error.waiting
     assert "party bob/" in error.message
     assert "namespace 'bob'" in error.message
     assert "kuscia.secretflow/domain=true" in error.message

@@ -72,6 +72,7 @@ def test_default_values_render_the_controller_and_its_rbac(helm: Helm) -> None:
             "ServiceAccount",
             "ValidatingAdmissionPolicy",
             "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     deployment = rendered.one("Deployment")
@@ -280,6 +281,7 @@ def test_rbac_and_service_account_can_be_left_out(helm: Helm) -> None:
         "Service",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
     ]
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "default"
@@ -362,24 +364,35 @@ def test_notes_say_how_to_check_it_works_and_to_delete_tasks_before_uninstalling
 
 POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 DOMAIN_API = "kuscia.secretflow/v1alpha1/Domain"
+SHIPPED = "kuscia-reconciler-task-parties"
 
 
 def test_the_admission_policy_is_the_shipped_file_named_after_the_release(helm: Helm) -> None:
     shipped = {
-        o["kind"]: o
+        (o["kind"], o["metadata"]["name"]): o
         for o in yaml.safe_load_all((CHART / "admission" / "kusciatask-parties.yaml").read_text())
     }
-    rendered = helm.template(release="kr")
+    rendered = helm.template(release="kr", namespace="ops")
     policy = rendered.one("ValidatingAdmissionPolicy")
-    binding = rendered.one("ValidatingAdmissionPolicyBinding")
     assert policy["metadata"]["name"] == "kr-kuscia-reconciler-task-parties"
-    assert binding["metadata"]["name"] == policy["metadata"]["name"]
-    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
-    assert policy["spec"] == shipped["ValidatingAdmissionPolicy"]["spec"]
-    assert {**binding["spec"], "policyName": ""} == {
-        **shipped["ValidatingAdmissionPolicyBinding"]["spec"],
-        "policyName": "",
+    assert policy["spec"] == shipped[("ValidatingAdmissionPolicy", SHIPPED)]["spec"]
+    bindings = {
+        b["metadata"]["name"]: b for b in rendered.of_kind("ValidatingAdmissionPolicyBinding")
     }
+    assert sorted(bindings) == [
+        "kr-kuscia-reconciler-task-parties",
+        "kr-kuscia-reconciler-task-parties-reserved",
+    ]
+    for name, binding in bindings.items():
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+        original = shipped[("ValidatingAdmissionPolicyBinding", name.removeprefix("kr-"))]["spec"]
+        assert binding["spec"]["validationActions"] == original["validationActions"]
+    domains = bindings["kr-kuscia-reconciler-task-parties"]["spec"]["paramRef"]
+    assert domains == shipped[("ValidatingAdmissionPolicyBinding", SHIPPED)]["spec"]["paramRef"]
+    (reserved,) = bindings["kr-kuscia-reconciler-task-parties-reserved"]["spec"]["paramRef"][
+        "selector"
+    ]["matchExpressions"]
+    assert reserved["values"] == ["kube-system", "kube-public", "kube-node-lease", "default", "ops"]
     disabled = helm.template(settings={"admissionPolicy.enabled": "false"})
     assert not any(disabled.of_kind(kind) for kind in POLICY_KINDS)
 

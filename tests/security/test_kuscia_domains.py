@@ -70,9 +70,13 @@ async def test_kuscia_domains_designate_local_and_partner_namespaces(
     status = await wait_for(
         lambda: (s := _status(cluster, home, "carol-and-alice")).get("reason") and s
     )
+    assert status["phase"] == "Failed"
     assert status["reason"] == "DomainNotDesignated"
     assert f"namespace {carol!r}" in status["message"]
     assert not _pods(cluster, alice, "carol-and-alice", home)
 
-    cluster.kubectl_apply(_domain(carol))  # the Domain designates it: the waiting task runs
-    await wait_for(lambda: _pods(cluster, carol, "carol-and-alice", home))
+    cluster.kubectl_apply(_domain(carol))  # the Domain designates it: a new task runs there
+    cluster.kubectl_apply(
+        cluster.task("secretflow-task-psi.yaml", home, [carol, alice], name="carol-now")
+    )
+    await wait_for(lambda: _pods(cluster, carol, "carol-now", home))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE, PARTNER_LABEL, PARTNER_VALUE
+from reconciler import metrics
 from reconciler.kube import Kube
 from tests.controlplane.cluster import ControlPlane
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
@@ -71,6 +72,13 @@ async def _enforced(author: Kube, task: dict[str, Any]) -> None:
         return error is not None and error.status == 403
 
     await wait_for(refused, within=30, interval=0.2)
+
+
+def _task_reconciles() -> float:
+    return sum(
+        metrics.RECONCILE_TOTAL.labels("kusciatask", result)._value.get()
+        for result in ("success", "error", "requeue_after")
+    )
 
 
 def _pods(cluster: Cluster, namespace: str, uid: str) -> list[str]:
@@ -227,13 +235,14 @@ async def test_reserved_namespaces_never_run_a_party_whatever_their_labels(
             cluster.kubectl("label", "namespace", "default", f"{DOMAIN_LABEL}-")
 
 
-async def test_an_undesignated_namespace_gets_nothing_until_an_administrator_designates_it(
+async def test_an_undesignated_namespace_gets_nothing_even_from_an_author_allowed_pods_there(
     cluster: Cluster, run_controller: RunController, authors: Callable[..., Any]
 ) -> None:
-    """Even an author who may create pods there: the controller runs nothing outside the
-    domains an administrator designated."""
-    await run_controller()
+    """The controller runs nothing outside the domains an administrator designated, and a
+    task naming such a namespace fails, so designating it later runs nothing the
+    admission policy never checked."""
     (home,) = cluster.namespaces(1)
+    await run_controller(namespace=home)  # each reconcile counted is of this test's task
     (carol,) = cluster.namespaces(1, designated=False)
     cluster.kubectl_apply(example("app-template.yaml"))
     async with authors(home) as author:
@@ -241,10 +250,32 @@ async def test_an_undesignated_namespace_gets_nothing_until_an_administrator_des
         grant(cluster, "author", home, carol, POD_RULE)
         made = await create(author, _app_task(cluster, home, "in-carol", carol))
     status = await wait_for(lambda: (s := _status(cluster, home, "in-carol")).get("reason") and s)
-    assert status["phase"] == "Pending"
+    assert status["phase"] == "Failed"
     assert status["reason"] == "DomainNotDesignated"
     assert f"party {carol}/server" in status["message"]
     assert f"namespace {carol!r}" in status["message"]
     assert not _pods(cluster, carol, made["metadata"]["uid"])
     cluster.kubectl("label", "namespace", carol, f"{DOMAIN_LABEL}={DOMAIN_VALUE}")
-    await wait_for(lambda: _pods(cluster, carol, made["metadata"]["uid"]))
+    reconciled = _task_reconciles()
+    cluster.kubectl("annotate", "kusciatask", "in-carol", "-n", home, "looked=again")
+    await wait_for(lambda: _task_reconciles() > reconciled)
+    assert _status(cluster, home, "in-carol")["phase"] == "Failed"
+    assert not _pods(cluster, carol, made["metadata"]["uid"])
+
+
+async def test_a_namespace_designated_later_is_checked_for_new_tasks(
+    cluster: Cluster, run_controller: RunController, authors: Callable[..., Any]
+) -> None:
+    """The policy reads the designated domains as they are when a task is written."""
+    await run_controller()
+    (home,) = cluster.namespaces(1)
+    (dave,) = cluster.namespaces(1, designated=False)
+    cluster.kubectl_apply(example("app-template.yaml"))
+    async with authors(home) as author:
+        grant(cluster, "author", home, home, TASK_RULE)
+        cluster.kubectl("label", "namespace", dave, f"{DOMAIN_LABEL}={DOMAIN_VALUE}")
+        task = _app_task(cluster, home, "in-dave", dave)
+        await _enforced(author, task)
+        error = await refusal(author, task)
+    assert error is not None
+    assert f"names namespace {dave}" in str(error)

@@ -55,6 +55,9 @@ class Cluster:
     partners: frozenset[str] = frozenset()  # partner domains: they exist here, run elsewhere
     domains: frozenset[str] | None = None  # designated local domains
     reserved: frozenset[str] = RESERVED_NAMESPACES  # never a domain (and the controller's own)
+    # Designated domains made after the task: the admission policy, which checks a task's
+    # author when the task is written, never saw them, so they run none of its parties.
+    newer_than_task: frozenset[str] = frozenset()
 
     def has(self, namespace: str) -> bool:
         return namespace in self.namespaces or namespace in self.partners
@@ -281,6 +284,14 @@ def _check_designated(task: KusciaTask, index: int, party: Party, cluster: Clust
             f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is reserved "
             "(the cluster's or the controller's own) and is never a Kuscia domain; nothing "
             "is made there",
+            field=field,
+        )
+    if cluster.is_local(namespace) and namespace in cluster.newer_than_task:
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) was created "
+            "after the task, so its author's right to run pods there was never checked; "
+            "nothing is made there (create the task again)",
             field=field,
         )
     if not cluster.is_local(namespace) and not cluster.is_partner(namespace):

@@ -5,12 +5,15 @@ A namespace is a local domain only when a cluster administrator designated it: t
 label `kuscia.secretflow/domain=true` and, where Kuscia's Domain CRD is installed, a
 Domain of the same name whose role is not partner. A partner is a namespace labelled
 `kuscia.secretflow/role=partner`, or named by a partner Domain. Reserved namespaces
-(the cluster's own and the controller's) are never either.
+(the cluster's own and the controller's) are never either. A domain created after a
+task runs none of that task's parties: the admission policy checked the task's author
+when the task was written, against the domains of that moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from builders import RESERVED_NAMESPACES, Cluster
@@ -37,8 +40,10 @@ def cluster(
     domains: Iterable[Mapping[str, Any]] | None,
     *,
     own_namespace: str | None = None,
+    task_created: str | None = None,
 ) -> Cluster:
-    """`domains`: Kuscia's Domain objects, or None where that CRD is not served."""
+    """`domains`: Kuscia's Domain objects, or None where that CRD is not served;
+    `task_created`: the task's creationTimestamp (namespaces made later are marked)."""
     listed = list(namespaces)
     existing = frozenset(str(ns["metadata"]["name"]) for ns in listed)
     partners = {
@@ -55,9 +60,25 @@ def cluster(
         roles = {str(d["metadata"]["name"]): _role(d) for d in domains}
         partners |= {name for name, role in roles.items() if role == PARTNER_ROLE}
         designated &= {name for name, role in roles.items() if role != PARTNER_ROLE}
+    created = _instant(task_created)
+    newer = {
+        str(ns["metadata"]["name"])
+        for ns in listed
+        if created is not None
+        and (made := _instant(ns["metadata"].get("creationTimestamp"))) is not None
+        and made > created
+    }
     return Cluster(
         namespaces=existing,
         partners=frozenset(partners),
         domains=frozenset(designated - partners),
         reserved=reserved(own_namespace),
+        newer_than_task=frozenset(newer & designated),
     )
+
+
+def _instant(timestamp: str | None) -> datetime | None:
+    """metav1.Time (whole seconds): a namespace made in the task's second counts as older."""
+    if not timestamp:
+        return None
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))

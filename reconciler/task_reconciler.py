@@ -156,6 +156,7 @@ class TaskReconciler:
             self.caches.namespaces.store.list(),
             self.caches.domain_objects(),
             own_namespace=self.settings.controller_namespace,
+            task_created=task.metadata.creation_timestamp,
         )
         try:
             return plan(task, app_images, cluster), frozen

@@ -571,3 +571,17 @@ def test_only_designated_domains_get_objects_and_partners_are_reported() -> None
     result = plan(task, images, cluster)
     assert {o["metadata"]["namespace"] for o in result.objects} == {"alice"}
     assert [p.local for p in result.parties] == [True, False]
+
+
+def test_a_domain_made_after_the_task_runs_none_of_its_parties() -> None:
+    task, images = _alice_and_bob_task()
+    cluster = Cluster(
+        namespaces=frozenset({"alice", "bob"}),
+        domains=frozenset({"alice", "bob"}),
+        newer_than_task=frozenset({"bob"}),
+    )
+    error = _build_error(task, images, cluster)
+    assert error.reason == "DomainNotDesignated"
+    assert not error.waiting
+    assert "namespace 'bob'" in error.message
+    assert "created after the task" in error.message

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +280,34 @@ async def test_a_namespace_designated_later_is_checked_for_new_tasks(
         error = await refusal(author, task)
     assert error is not None
     assert f"names namespace {dave}" in str(error)
+
+
+async def test_a_domain_created_after_the_task_runs_none_of_its_parties(
+    cluster: Cluster, run_controller: RunController, authors: Callable[..., Any]
+) -> None:
+    """A task naming a namespace that does not exist yet passes admission (no domain of
+    that name to check against); when an administrator later creates it as a domain,
+    the task fails instead of running there unchecked."""
+    await run_controller()
+    home, alice = cluster.namespaces(2)
+    late = f"late-{home}"
+    cluster.kubectl_apply(example("app-template.yaml"))
+    async with authors(home) as author:
+        grant(cluster, "author", home, home, TASK_RULE)
+        grant(cluster, "author", home, alice, POD_RULE)
+        await _enforced(author, _app_task(cluster, home, "probe", home))
+        made = await create(author, _app_task(cluster, home, "planted", alice, late))
+    status = await wait_for(lambda: (s := _status(cluster, home, "planted")).get("reason") and s)
+    assert status["reason"] == "NamespaceNotFound"
+    created = datetime.fromisoformat(made["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    # Timestamps have whole seconds: make the namespace in a later second than the task.
+    await wait_for(lambda: datetime.now(UTC) >= created + timedelta(seconds=1.2), within=5)
+    cluster.create_namespace(late)
+    status = await wait_for(
+        lambda: (s := _status(cluster, home, "planted")).get("phase") == "Failed" and s
+    )
+    assert status["reason"] == "DomainNotDesignated"
+    assert f"namespace {late!r}" in status["message"]
+    assert "created after the task" in status["message"]
+    assert not _pods(cluster, late, made["metadata"]["uid"])
+    assert not _pods(cluster, alice, made["metadata"]["uid"])

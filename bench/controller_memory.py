@@ -157,9 +157,17 @@ def main() -> None:
         plane = ControlPlane(Path(work) / "plane")
         plane.start()
         try:
+            domain = {"kuscia.secretflow/domain": "true"}  # the parties' designated domains
             namespaces = [
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-                for name in ("cross-domain", "alice", "bob")
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cross-domain"}},
+                *(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": n, "labels": domain},
+                    }
+                    for n in ("alice", "bob")
+                ),
             ]
             image = yaml.safe_load((EXAMPLES / "secretflow-image.yaml").read_text())
             _apply(plane, [*namespaces, image])

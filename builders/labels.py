@@ -34,6 +34,10 @@ BANDWIDTH_LIMIT_PREFIX = "kuscia.secretflow/bandwidth-limit-"
 # On namespaces: a partner's domain exists here but its parties run elsewhere.
 PARTNER_LABEL = "kuscia.secretflow/role"
 PARTNER_VALUE = "partner"
+# On namespaces: a cluster administrator designated it a Kuscia domain; task objects
+# are made in designated namespaces only.
+DOMAIN_LABEL = "kuscia.secretflow/domain"
+DOMAIN_VALUE = "true"
 # Set by the API server on every namespace; NetworkPolicies select namespaces by it.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 

@@ -140,6 +140,8 @@ class Container(_ContainerFields):
 class DeploySpec(_Model):
     restart_policy: RestartPolicy | None = None
     affinity: dict[str, Any] | None = None
+    # Task pods get no API credentials unless the AppImage (an administrator's) asks.
+    automount_service_account_token: bool | None = None
     containers: list[Container]
 
 

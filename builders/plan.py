@@ -39,19 +39,40 @@ from builders.party import PartyFacts, PodFacts
 from builders.revision_cache import RevisionCache
 from builders.validation import CheckedAppImage, checked
 
+# Never a Kuscia domain, whatever their labels: the cluster's own namespaces.
+RESERVED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
+
 
 @dataclass(frozen=True)
 class Cluster:
-    """What the builders know about the cluster, read from caches by the caller."""
+    """What the builders know about the cluster, read from caches by the caller.
+
+    Objects are made only in `domains`: namespaces a cluster administrator designated
+    as Kuscia domains. `None` (offline rendering only) counts every namespace that
+    exists and is not a partner; the controller always says which are designated.
+    """
 
     namespaces: frozenset[str]  # namespaces that exist
-    partners: frozenset[str] = frozenset()  # labelled kuscia.secretflow/role=partner: not local
+    partners: frozenset[str] = frozenset()  # partner domains: they exist here, run elsewhere
+    domains: frozenset[str] | None = None  # designated local domains
+    reserved: frozenset[str] = RESERVED_NAMESPACES  # never a domain (and the controller's own)
+    # Designated domains made after the task: the admission policy, which checks a task's
+    # author when the task is written, never saw them, so they run none of its parties.
+    newer_than_task: frozenset[str] = frozenset()
 
     def has(self, namespace: str) -> bool:
         return namespace in self.namespaces or namespace in self.partners
 
+    def is_partner(self, namespace: str) -> bool:
+        return namespace in self.partners and namespace not in self.reserved
+
     def is_local(self, namespace: str) -> bool:
-        return namespace in self.namespaces and namespace not in self.partners
+        return (
+            namespace in self.namespaces
+            and namespace not in self.partners
+            and namespace not in self.reserved
+            and (self.domains is None or namespace in self.domains)
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +176,7 @@ def plan(
                 f"(spec.parties[{index}].domainID) does not exist",
                 field=f"spec.parties[{index}].domainID",
             )
+        _check_designated(task, index, party, cluster)
     parties = [
         _party_facts(task, index, party, app_images[party.app_image_ref], *merged[index], cluster)
         for index, party in enumerate(task.spec.parties)
@@ -263,6 +285,39 @@ def _check_party_input(task: KusciaTask, index: int, party: Party) -> None:
                     f"{limits.MAX_NESTING} levels deep",
                     field=field,
                 )
+
+
+def _check_designated(task: KusciaTask, index: int, party: Party, cluster: Cluster) -> None:
+    """A party runs only in a designated domain or a partner's; naming any other
+    existing namespace (kube-system, say) makes nothing there and fails the task."""
+    namespace = party.domain_id
+    field = f"spec.parties[{index}].domainID"
+    if namespace in cluster.reserved:
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is reserved "
+            "(the cluster's or the controller's own) and is never a Kuscia domain; nothing "
+            "is made there",
+            field=field,
+        )
+    if cluster.is_local(namespace) and namespace in cluster.newer_than_task:
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) was created "
+            "after the task, so its author's right to run pods there was never checked; "
+            "nothing is made there (create the task again)",
+            field=field,
+        )
+    if not cluster.is_local(namespace) and not cluster.is_partner(namespace):
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is not a "
+            "designated Kuscia domain, so nothing is made there; a cluster administrator "
+            "designates one by labelling it kuscia.secretflow/domain=true (and, where "
+            "Kuscia's Domain CRD is installed, with a Domain of that name that is not a "
+            "partner)",
+            field=field,
+        )
 
 
 def _check_pod_count(

@@ -7,7 +7,8 @@ shared, so a caller may change the returned dict freely. When env names repeat
 as the kubelet would resolve it, because server-side apply refuses duplicate names.
 A relative config `mountPath` (the seed's `./kuscia/task-config.conf`) is taken
 relative to the container's workingDir, since container runtimes only mount at
-absolute paths.
+absolute paths. A task pod carries no service account token unless its AppImage's
+deploy template sets `automountServiceAccountToken: true`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
     containers = [_container(c, party, pod, port_env) for c in spec.containers]
     pod_spec: dict[str, Any] = {
         "restartPolicy": (spec.restart_policy or RestartPolicy.NEVER).value,
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": bool(spec.automount_service_account_token),
         "containers": containers,
     }
     if spec.affinity is not None:

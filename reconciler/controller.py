@@ -20,9 +20,16 @@ from informers.clock import Clock, RealClock
 from informers.workqueue import RateLimitingQueue
 from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
-from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
+from reconciler.caches import (
+    BY_APP_IMAGE,
+    BY_DOMAIN,
+    BY_UID,
+    DOMAINS,
+    Caches,
+    child_task_uid,
+)
 from reconciler.events import EventRecorder
-from reconciler.kube import DOMAIN, ApiError, Kube
+from reconciler.kube import ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
@@ -31,6 +38,7 @@ from reconciler.write_fence import HEADERS_TO_BODY, WriteFenced
 log = structlog.get_logger(__name__)
 
 TASK, APP_IMAGE = "KusciaTask", "AppImage"
+DOMAINS_DISCOVERY = f"/apis/{DOMAINS.group}/{DOMAINS.version}"
 Item = tuple[str, str]  # (kind, key)
 
 
@@ -139,6 +147,35 @@ class Controller:
         for informer in caches.children.values():
             informer.add_event_handler(_Enqueue(queue, task_of_child))
 
+    def _tasks_of_domain(self, namespace_or_domain: dict[str, Any]) -> list[Item]:
+        """The waiting tasks naming a namespace (or the Domain of that name) as a party."""
+        name = namespace_or_domain["metadata"]["name"]
+        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, name)
+        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+
+    async def _watch_domains_if_served(self) -> None:
+        """Kuscia's Domain CRD, where installed, designates domains too (reconciler.domains);
+        asked once at start, retried until the API server answers."""
+        delay = 0.5
+        while True:
+            try:
+                found = await self.kube.request("GET", DOMAINS_DISCOVERY)
+                break
+            except ApiError as error:
+                if error.not_found:
+                    return
+                problem = str(error)
+            except _TRANSIENT as error:
+                problem = str(error) or repr(error)
+            log.warning("cannot ask whether Domains are served; will retry", error=problem)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        if any(r.get("name") == DOMAINS.plural for r in found.get("resources") or []):
+            self.caches.watch_domains().add_event_handler(
+                _Enqueue(self.queue, self._tasks_of_domain)
+            )
+            log.info("Kuscia's Domain CRD is served: Domains designate domains too")
+
     # --- probes ------------------------------------------------------------------
 
     def _healthy(self) -> tuple[bool, str]:
@@ -163,29 +200,11 @@ class Controller:
 
     # --- running -----------------------------------------------------------------
 
-    async def _watch_domains_if_installed(self) -> None:
-        """Kuscia's Domain CRD may or may not be installed; it is looked for once, at start."""
-        if self.caches.domains is not None:
-            return
-        try:
-            await self.kube.request("GET", DOMAIN.path(), query=[("limit", "1")])
-        except ApiError as error:
-            if error.not_found:
-                log.info("no Domain CRD: party roles come from namespace labels only")
-                return
-            raise
-        informer = self.caches.watch_domains()
-        informer.add_event_handler(_Enqueue(self.queue, self._tasks_of_domain))
-
-    def _tasks_of_domain(self, domain: dict[str, Any]) -> list[Item]:
-        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
-        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
-
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
-        await self._watch_domains_if_installed()
         async with anyio.create_task_group() as group:
             group.start_soon(self.servers.run)
+            await self._watch_domains_if_served()
             for informer in self.caches.all:
                 group.start_soon(informer.run)
             group.start_soon(self.queue.run)

@@ -13,12 +13,12 @@ import anyio
 import structlog
 from pydantic import ValidationError
 
-from builders import BuildError, Cluster, Plan, plan
+from builders import BuildError, Plan, plan
 from builders.errors import Reason
-from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
+from builders.labels import TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
-from reconciler import phase, signing
+from reconciler import domains, phase, signing
 from reconciler.caches import CHILD_KINDS, Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
@@ -153,15 +153,14 @@ class TaskReconciler:
             unsigned = self._signature_error(task, app_images)
             if unsigned is not None:
                 return unsigned, False
-        namespaces = self.caches.namespaces.store.list()
-        existing = frozenset(ns["metadata"]["name"] for ns in namespaces)
-        partners = self.caches.partner_domains() | frozenset(
-            ns["metadata"]["name"]
-            for ns in namespaces
-            if (ns["metadata"].get("labels") or {}).get(PARTNER_LABEL) == PARTNER_VALUE
+        cluster = domains.cluster(
+            self.caches.namespaces.store.list(),
+            self.caches.domain_objects(),
+            own_namespace=self.settings.controller_namespace,
+            task_created=task.metadata.creation_timestamp,
         )
         try:
-            return plan(task, app_images, Cluster(namespaces=existing, partners=partners)), frozen
+            return plan(task, app_images, cluster), frozen
         except BuildError as error:
             return error, False
 

@@ -82,10 +82,13 @@ async def make_world(workdir: Path, task_namespaces: list[str]) -> World:
     (workdir / "logs").mkdir(exist_ok=True)
     async with world.api() as api:
         for name in (*PARTIES, *task_namespaces):
+            metadata: dict[str, Any] = {"name": name}
+            if name in PARTIES:  # designated Kuscia domains
+                metadata["labels"] = {"kuscia.secretflow/domain": "true"}
             await api.json(
                 "POST",
                 "/api/v1/namespaces",
-                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                body={"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
             )
         image = yaml.safe_load((EXAMPLES / "secretflow-image.yaml").read_text())
         world.app_image = await api.json("POST", APP_IMAGES, body=image)

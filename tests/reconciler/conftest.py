@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
+from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
@@ -38,16 +39,24 @@ class Cluster:
         self.kube = kube
         self.created: list[str] = []
 
-    def namespaces(self, count: int, *, labels: dict[str, str] | None = None) -> list[str]:
+    def namespaces(
+        self, count: int, *, labels: dict[str, str] | None = None, designated: bool = True
+    ) -> list[str]:
         names = [f"d-{uuid.uuid4().hex[:8]}" for _ in range(count)]
         for name in names:
-            self.create_namespace(name, labels=labels)
+            self.create_namespace(name, labels=labels, designated=designated)
         return names
 
-    def create_namespace(self, name: str, *, labels: dict[str, str] | None = None) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        if labels:
-            body["metadata"]["labels"] = labels  # type: ignore[index]
+    def create_namespace(
+        self, name: str, *, labels: dict[str, str] | None = None, designated: bool = True
+    ) -> None:
+        """A namespace, designated a Kuscia domain unless told otherwise (as an
+        administrator would designate a party's namespace)."""
+        all_labels = {DOMAIN_LABEL: DOMAIN_VALUE} if designated else {}
+        all_labels.update(labels or {})
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        if all_labels:
+            body["metadata"]["labels"] = all_labels
         self.kubectl_apply(body)
         self.created.append(name)
 

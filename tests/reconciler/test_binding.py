@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from builders.labels import PARTNER_LABEL, PARTNER_VALUE
 from reconciler.kube import POD, ApiError
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
 
@@ -74,8 +75,11 @@ async def test_missing_namespace_waits_then_binds(
     assert status["reason"] == "NamespaceNotFound"
     assert bob in status["message"]
     assert cluster.get("pod", "secretflow-task-psi-0", alice) is None
-    cluster.create_namespace(bob)
-    await wait_for(lambda: cluster.get("pod", "secretflow-task-psi-0", bob))
+    # A partner's namespace: a domain made after the task would run none of its
+    # parties (tests/security/test_task_authority.py).
+    cluster.create_namespace(bob, labels={PARTNER_LABEL: PARTNER_VALUE}, designated=False)
+    await wait_for(lambda: cluster.get("pod", "secretflow-task-psi-0", alice))
+    assert cluster.get("pod", "secretflow-task-psi-0", bob) is None
 
 
 async def test_lifecycle_timeout_fails_a_waiting_task(

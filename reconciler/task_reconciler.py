@@ -33,6 +33,16 @@ REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and s
 FINALIZE_RECHECK = 1.0  # seconds before a deleted task's server-side leftovers are listed again
 
 
+# ServiceAccount admission refuses a namespace's pods until its "default" ServiceAccount
+# exists, which kube-controller-manager makes a moment after the namespace: not a verdict.
+_MISSING_SERVICE_ACCOUNT = "error looking up service account"
+
+
+def _passes_by_itself(error: ApiError) -> bool:
+    """A refusal that goes away without anyone changing the task: retried with backoff."""
+    return error.status == 403 and _MISSING_SERVICE_ACCOUNT in error.message
+
+
 class PermanentError(Exception):
     """An error retrying cannot fix; it is reported on the task, not retried."""
 
@@ -237,7 +247,7 @@ class TaskReconciler:
                     if error.conflict:
                         message = f"{_describe(obj)} exists and is not ours: {error.message}"
                         failures.append((NAME_CONFLICT, message))
-                    elif error.status in (400, 403, 404, 413, 422):
+                    elif error.status in (400, 403, 404, 413, 422) and not _passes_by_itself(error):
                         failures.append(("ApplyFailed", f"{_describe(obj)}: {error.message}"))
                     else:
                         raise

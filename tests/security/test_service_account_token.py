@@ -22,7 +22,7 @@ from reconciler.settings import ServerSettings, Settings
 from tests.reconciler.conftest import example, wait_for
 
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
-HOME, DOMAIN = "cross-domain", "alice"
+HOME, DOMAIN, NEW_DOMAIN = "cross-domain", "alice", "carol"
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def _task(name: str, image: str) -> dict[str, Any]:
     return task
 
 
-async def _pod(kube: Kube, name: str) -> dict[str, Any] | None:
+async def _pod(kube: Kube, name: str, namespace: str = DOMAIN) -> dict[str, Any] | None:
     try:
-        return await kube.request("GET", POD.path(DOMAIN, name))
+        return await kube.request("GET", POD.path(namespace, name))
     except ApiError as error:
         if error.not_found:
             return None
@@ -128,3 +128,37 @@ def test_the_api_server_mounts_tokens_into_pods_that_do_not_refuse_them(
         ).stdout
     )
     assert _token_mounted(stored)
+
+
+async def test_pods_refused_until_the_namespaces_service_account_exists_are_retried(
+    token_plane: ControlPlane, kube: Kube
+) -> None:
+    """ServiceAccount admission refuses pods in a namespace whose "default" ServiceAccount
+    is not made yet (a moment after the namespace, on a real cluster): the task retries
+    instead of failing with ApplyFailed, and runs once the ServiceAccount exists."""
+    token_plane.run_kubectl("create", "namespace", NEW_DOMAIN)
+    token_plane.run_kubectl("label", "namespace", NEW_DOMAIN, f"{DOMAIN_LABEL}={DOMAIN_VALUE}")
+    name = "late-account"
+    task = _task(name, name)
+    task["spec"]["parties"][0]["domainID"] = NEW_DOMAIN
+    task["spec"]["initiator"] = NEW_DOMAIN
+    for obj in (_image(name, None), task):
+        token_plane.run_kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(obj))
+    path = f"/apis/kuscia.secretflow/v1alpha1/namespaces/{HOME}/kusciatasks/{name}"
+
+    async def phase() -> str:
+        return str(((await kube.request("GET", path)).get("status") or {}).get("phase", ""))
+
+    async def services() -> list[dict[str, Any]]:
+        found = await kube.request("GET", f"/api/v1/namespaces/{NEW_DOMAIN}/services")
+        return list(found["items"])
+
+    # The pod is applied beside the Services, in the same pass; it is refused.
+    await wait_for(services, within=30)
+    await asyncio.sleep(2)
+    assert await _pod(kube, f"{name}-server-0", NEW_DOMAIN) is None
+    assert await phase() != "Failed"
+
+    token_plane.run_kubectl("create", "serviceaccount", "default", "-n", NEW_DOMAIN)
+    await wait_for(lambda: _pod(kube, f"{name}-server-0", NEW_DOMAIN), within=60)
+    assert await phase() != "Failed"

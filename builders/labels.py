@@ -25,6 +25,10 @@ IMAGE_ID_ANNOTATION = "kuscia.secretflow/image-id"
 PROTOCOL_ANNOTATION = "kuscia.secretflow/protocol"
 ACCESS_DOMAIN_ANNOTATION = "kuscia.secretflow/access-domain"
 
+# A Pod scheduling gate: the task's Pods wait behind it until every local party's
+# objects exist, then are released together (the reservation, SPEC §6).
+RESERVATION_GATE = "kuscia.secretflow/resource-reservation"
+
 # On namespaces: a partner's domain exists here but its parties run elsewhere.
 PARTNER_LABEL = "kuscia.secretflow/role"
 PARTNER_VALUE = "partner"

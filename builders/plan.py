@@ -113,8 +113,9 @@ def plan(
     cluster: Cluster,
     *,
     cache: RevisionCache | None = None,
+    held: bool = False,
 ) -> Plan:
-    """Raises BuildError."""
+    """Raises BuildError. `held`: the Pods carry the reservation's scheduling gate."""
     _check_task(task)
     merged: dict[int, tuple[CheckedAppImage, selection.Selected]] = {}
     seen: dict[str, CheckedAppImage] = {}  # parties sharing an AppImage look it up once
@@ -157,7 +158,7 @@ def plan(
         _party_facts(task, index, party, app_images[party.app_image_ref], *merged[index], cluster)
         for index, party in enumerate(task.spec.parties)
     ]
-    return _build(task, parties)
+    return _build(task, parties, held=held)
 
 
 def _task_ref(task: KusciaTask) -> str:
@@ -357,7 +358,7 @@ def _party_facts(
     )
 
 
-def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
+def _build(task: KusciaTask, parties: list[PartyFacts], *, held: bool) -> Plan:
     parties_json = cluster_define.encode_parties(
         [
             cluster_define.PartyServices(
@@ -386,7 +387,9 @@ def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
     for party in parties:
         if party.local:
             objects.extend(
-                _party_objects(task, party, parties_json, all_domains, warnings, workspace)
+                _party_objects(
+                    task, party, parties_json, all_domains, warnings, workspace, held=held
+                )
             )
     _check_unique_names(task, objects)
     return Plan(
@@ -420,6 +423,8 @@ def _party_objects(
     all_domains: list[str],
     warnings: list[RenderWarning],
     workspace: rendering.Workspace,
+    *,
+    held: bool,
 ) -> list[dict[str, Any]]:
     where = _where(task, party.index, task.spec.parties[party.index])
     objects = [
@@ -457,7 +462,7 @@ def _party_objects(
     objects.extend(
         service.service(task, party, p, port) for p in party.pods for port in party.served_ports
     )
-    objects.extend(pod.pod(task, party, p) for p in party.pods)
+    objects.extend(pod.pod(task, party, p, held=held) for p in party.pods)
     return objects
 
 

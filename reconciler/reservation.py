@@ -69,6 +69,8 @@ def pod_placed(pod: Mapping[str, Any]) -> bool:
 def _not_scheduled(pod: Mapping[str, Any]) -> tuple[str, str]:
     """The scheduler's reason and message from the pod's PodScheduled=False condition."""
     for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("reason") == "SchedulingGated":
+            continue  # the API server's note from while the gate was on, not the scheduler's
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             return str(condition.get("reason") or ""), str(condition.get("message") or "")
     return "", ""

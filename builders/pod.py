@@ -48,6 +48,14 @@ def pod(
         pod_spec["affinity"] = _copy(spec.affinity)
     if pod.config_map is not None and any(c.get("volumeMounts") for c in containers):
         pod_spec["volumes"] = [{"name": CONFIG_VOLUME, "configMap": {"name": pod.config_map}}]
+    annotations = labels.common_annotations(task, party.app_image.spec.image.id)
+    for container in spec.containers:
+        probe = container.metric_probe
+        if probe is not None and probe.path and probe.port:
+            # Kuscia's keys, for Prometheus' pod discovery (validation checks the port exists).
+            annotations[labels.METRIC_SCRAPE_ANNOTATION] = "true"
+            annotations[labels.METRIC_PATH_ANNOTATION] = probe.path
+            annotations[labels.METRIC_PORT_ANNOTATION] = str(pod.ports[probe.port])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -55,7 +63,7 @@ def pod(
             "name": pod.name,
             "namespace": party.domain_id,
             "labels": object_labels,
-            "annotations": labels.common_annotations(task, party.app_image.spec.image.id),
+            "annotations": annotations,
         },
         "spec": pod_spec,
     }
@@ -88,6 +96,8 @@ def _container(
             )
             if value
         }
+        if container.resources.claims:
+            resources["claims"] = _copy(container.resources.claims)
         if resources:
             out["resources"] = resources
     for key, probe in (

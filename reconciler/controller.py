@@ -22,7 +22,7 @@ from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
 from reconciler.events import EventRecorder
-from reconciler.kube import ApiError, Kube
+from reconciler.kube import DOMAIN, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
@@ -127,11 +127,7 @@ class Controller:
 
         caches.app_images.add_event_handler(_Enqueue(queue, tasks_of_app_image))
 
-        def tasks_of_namespace(namespace: dict[str, Any]) -> list[Item]:
-            waiting = caches.tasks.store.by_index(BY_DOMAIN, namespace["metadata"]["name"])
-            return [(TASK, _key(t)) for t in waiting if _waiting(t)]
-
-        caches.namespaces.add_event_handler(_Enqueue(queue, tasks_of_namespace))
+        caches.namespaces.add_event_handler(_Enqueue(queue, self._tasks_of_domain))
 
         def task_of_child(child: dict[str, Any]) -> list[Item]:
             return [
@@ -167,8 +163,27 @@ class Controller:
 
     # --- running -----------------------------------------------------------------
 
+    async def _watch_domains_if_installed(self) -> None:
+        """Kuscia's Domain CRD may or may not be installed; it is looked for once, at start."""
+        if self.caches.domains is not None:
+            return
+        try:
+            await self.kube.request("GET", DOMAIN.path(), query=[("limit", "1")])
+        except ApiError as error:
+            if error.not_found:
+                log.info("no Domain CRD: party roles come from namespace labels only")
+                return
+            raise
+        informer = self.caches.watch_domains()
+        informer.add_event_handler(_Enqueue(self.queue, self._tasks_of_domain))
+
+    def _tasks_of_domain(self, domain: dict[str, Any]) -> list[Item]:
+        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
+        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
+        await self._watch_domains_if_installed()
         async with anyio.create_task_group() as group:
             group.start_soon(self.servers.run)
             for informer in self.caches.all:

@@ -28,6 +28,7 @@ from reconciler.settings import Settings
 log = structlog.get_logger(__name__)
 FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
 NAME_CONFLICT = str(Reason.NAME_CONFLICT)
+IGNORED_FIELD = "PartyTemplateFieldIgnored"  # the Warning Event of a party-template field not taken
 REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
 FINALIZE_RECHECK = 1.0  # seconds before a deleted task's server-side leftovers are listed again
 
@@ -195,7 +196,7 @@ class TaskReconciler:
                 return unsigned, False
         namespaces = self.caches.namespaces.store.list()
         existing = frozenset(ns["metadata"]["name"] for ns in namespaces)
-        partners = frozenset(
+        partners = self.caches.partner_domains() | frozenset(
             ns["metadata"]["name"]
             for ns in namespaces
             if (ns["metadata"].get("labels") or {}).get(PARTNER_LABEL) == PARTNER_VALUE
@@ -299,6 +300,8 @@ class TaskReconciler:
             )
         for warning in result.warnings:
             await self.events.emit(_ref(task), WARNING, "UnknownTemplateVariable", warning.message)
+        for ignored in result.ignored_fields:
+            await self.events.emit(_ref(task), WARNING, IGNORED_FIELD, ignored.message)
         return applied
 
     async def _apply_ours(self, obj: Mapping[str, Any], uid: str, *, force: bool) -> dict[str, Any]:

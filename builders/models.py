@@ -328,6 +328,7 @@ class Reservation(_Model):
 
     phase: str = ""
     attempts: int = 0
+    gang_scheduling: bool = False
     release_time: str | None = None
     reserve_deadline: str | None = None
     retry_time: str | None = None

@@ -22,7 +22,7 @@ from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
 from reconciler.events import EventRecorder
-from reconciler.kube import DOMAIN, ApiError, Kube
+from reconciler.kube import DOMAIN, POD_GROUP, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
@@ -129,15 +129,15 @@ class Controller:
 
         caches.namespaces.add_event_handler(_Enqueue(queue, self._tasks_of_domain))
 
-        def task_of_child(child: dict[str, Any]) -> list[Item]:
-            return [
-                (TASK, _key(t))
-                for uid in child_task_uid(child)
-                for t in caches.tasks.store.by_index(BY_UID, uid)
-            ]
-
         for informer in caches.children.values():
-            informer.add_event_handler(_Enqueue(queue, task_of_child))
+            informer.add_event_handler(_Enqueue(queue, self._task_of_child))
+
+    def _task_of_child(self, child: dict[str, Any]) -> list[Item]:
+        return [
+            (TASK, _key(t))
+            for uid in child_task_uid(child)
+            for t in self.caches.tasks.store.by_index(BY_UID, uid)
+        ]
 
     # --- probes ------------------------------------------------------------------
 
@@ -177,6 +177,27 @@ class Controller:
         informer = self.caches.watch_domains()
         informer.add_event_handler(_Enqueue(self.queue, self._tasks_of_domain))
 
+    async def _gangs_if_served(self) -> None:
+        """Kubernetes' Workload API (PodGroups, gang scheduling) is served only where the
+        GenericWorkload feature is on, and usable only where this controller may list
+        PodGroups; both are looked for once, at start."""
+        if "PodGroup" in self.caches.children:
+            return
+        try:
+            await self.kube.request("GET", POD_GROUP.path(), query=[("limit", "1")])
+        except ApiError as error:
+            if error.not_found:
+                log.info("no gang scheduling: the API server serves no PodGroups")
+                return
+            if error.status == 403:
+                log.info("no gang scheduling: PodGroups are served but not granted to us")
+                return
+            raise
+        log.info("gang scheduling: each local party's pods are one PodGroup")
+        informer = self.caches.watch_pod_groups()
+        informer.add_event_handler(_Enqueue(self.queue, self._task_of_child))
+        self.tasks.gangs = True
+
     def _tasks_of_domain(self, domain: dict[str, Any]) -> list[Item]:
         waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
         return [(TASK, _key(t)) for t in waiting if _waiting(t)]
@@ -184,6 +205,7 @@ class Controller:
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
         await self._watch_domains_if_installed()
+        await self._gangs_if_served()
         async with anyio.create_task_group() as group:
             group.start_soon(self.servers.run)
             for informer in self.caches.all:

@@ -154,18 +154,37 @@ class Before:
     make_pods: bool  # apply the pods this round
     held: bool  # they carry the scheduling gate
 
+    @property
+    def gangs(self) -> bool:
+        """This attempt's pods are made as one PodGroup per party. Decided when the
+        attempt starts, before its pods exist: a pod's group cannot change later."""
+        return bool(self.state.get("gangScheduling"))
+
+
+def _attempt(number: int, gangs: bool) -> dict[str, Any]:
+    state: dict[str, Any] = {"phase": CREATING, "attempts": number}
+    if gangs:
+        state["gangScheduling"] = True
+    return state
+
 
 def before_apply(
-    old: Mapping[str, Any], *, task_pods_exist: bool, already_created: bool, now: float
+    old: Mapping[str, Any],
+    *,
+    task_pods_exist: bool,
+    already_created: bool,
+    now: float,
+    gangs: bool = False,
 ) -> Before:
     """`old` is status.reservation as stored ({} for a task that has none yet);
-    `already_created`: the status says the task's objects were made."""
+    `already_created`: the status says the task's objects were made; `gangs`: the
+    cluster serves PodGroups, so a new attempt's parties are gangs."""
     phase = old.get("phase") or ""
     if not phase and already_created:
         # Made before reservations were recorded: its pods run ungated; take them as held.
         return Before({"phase": RESERVED, "attempts": 1}, make_pods=True, held=False)
     if not phase:
-        return Before({"phase": CREATING, "attempts": 1}, make_pods=True, held=True)
+        return Before(_attempt(1, gangs), make_pods=True, held=True)
     if phase == CREATING:
         return Before(dict(old), make_pods=True, held=True)
     if phase in (RESERVING, RESERVED):
@@ -176,7 +195,7 @@ def before_apply(
         # terminating would be patched, not made again.
         if now >= retry_at and not task_pods_exist:
             attempts = int(old.get("attempts") or 1) + 1
-            return Before({"phase": CREATING, "attempts": attempts}, make_pods=True, held=True)
+            return Before(_attempt(attempts, gangs), make_pods=True, held=True)
         return Before(dict(old), make_pods=False, held=False)
     return Before(dict(old), make_pods=False, held=False)  # Failed
 
@@ -222,7 +241,8 @@ def after_apply(
         state.pop("retryTime", None)
         state.pop("unplacedParties", None)
     if phase == RESERVING and group_placed(task, parties):
-        reserved = {k: v for k, v in state.items() if k in ("attempts", "releaseTime")}
+        kept = ("attempts", "releaseTime", "gangScheduling")
+        reserved = {k: v for k, v in state.items() if k in kept}
         placed = sum(p.ok for p in parties)
         message = f"attempt {attempt}: {placed} of {len(parties)} local parties placed"
         return After(
@@ -246,6 +266,7 @@ def after_apply(
         failed = {
             "phase": RESERVE_FAILED,
             "attempts": attempt,
+            "gangScheduling": state.get("gangScheduling"),
             "releaseTime": state.get("releaseTime"),
             "retryTime": _stamp(retry_at),
             "unplacedParties": unplaced,

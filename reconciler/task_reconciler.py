@@ -19,7 +19,7 @@ from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
 from reconciler import phase, reservation, signing
-from reconciler.caches import CHILD_KINDS, Caches
+from reconciler.caches import Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import KINDS, ApiError, Kube, kind_of
@@ -67,6 +67,8 @@ class TaskReconciler:
         # cache shows a newer one: acting on that version again would undo the write
         # (say, re-create the pods of a task that has just succeeded and been cleaned).
         self._superseded: dict[str, str] = {}
+        # The API server serves PodGroups: a new attempt makes each party one gang.
+        self.gangs = False
 
     async def reconcile(self, key: str) -> Result:
         raw = self.caches.tasks.store.get_by_key(key)
@@ -96,8 +98,9 @@ class TaskReconciler:
             task_pods_exist=bool(self.caches.children_of(task.metadata.uid)["Pod"]),
             already_created=_resources_created(task),
             now=now.timestamp(),
+            gangs=self.gangs,
         )
-        outcome, frozen = self._plan(task, held=before.held)
+        outcome, frozen = self._plan(task, held=before.held, gangs=before.gangs)
         if isinstance(outcome, BuildError) and _resources_created(task):
             # Its objects run, but what they were built from is gone (an AppImage
             # deleted or broken while this process was down): keep the last status.
@@ -161,7 +164,7 @@ class TaskReconciler:
 
     # --- binding ---------------------------------------------------------------
 
-    def _plan(self, task: KusciaTask, *, held: bool) -> tuple[Plan | BuildError, bool]:
+    def _plan(self, task: KusciaTask, *, held: bool, gangs: bool) -> tuple[Plan | BuildError, bool]:
         """The task's plan, and whether it must not be applied.
 
         Once a task's objects exist it is built from the AppImage revisions it
@@ -203,7 +206,7 @@ class TaskReconciler:
         )
         try:
             cluster = Cluster(namespaces=existing, partners=partners)
-            return plan(task, app_images, cluster, held=held), frozen
+            return plan(task, app_images, cluster, held=held, gangs=gangs), frozen
         except BuildError as error:
             return error, False
 
@@ -459,7 +462,7 @@ class TaskReconciler:
 
         async with anyio.create_task_group() as group:
             for namespace in sorted({party.domain_id for party in task.spec.parties}):
-                for kind in CHILD_KINDS:
+                for kind in self.caches.children:  # PodGroups too, where served
                     group.start_soon(list_one, kind, namespace)
         return found
 

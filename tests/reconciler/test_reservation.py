@@ -25,10 +25,14 @@ def _task(schedule: dict[str, Any] | None = None, **party_edits: Any) -> KusciaT
     return KusciaTask.model_validate(raw)
 
 
-def _plan(task: KusciaTask, *, held: bool = False) -> Plan:
+def _image() -> dict[str, Any]:
     image = example("secretflow-image.yaml")
     image["metadata"].update(uid="i-1", generation=1)
-    app_images = {"secretflow-image": AppImage.model_validate(image)}
+    return image
+
+
+def _plan(task: KusciaTask, *, held: bool = False) -> Plan:
+    app_images = {"secretflow-image": AppImage.model_validate(_image())}
     return plan(task, app_images, Cluster(frozenset({"alice", "bob"})), held=held)
 
 
@@ -314,3 +318,68 @@ def test_an_expired_reservation_fails_the_task_with_its_reason() -> None:
     assert status["phase"] == "Failed"
     assert status["reason"] == "LifecycleExpired"
     assert "2 reservation attempts" in status["message"]
+
+
+def test_where_pod_groups_are_served_each_party_is_one_gang_of_min_reserved_pods() -> None:
+    task = _task(minReservedPods=1)
+    raw = _image()
+    raw["spec"]["deployTemplates"][0]["replicas"] = 3
+    image = AppImage.model_validate(raw)
+    result = plan(
+        task, {"secretflow-image": image}, Cluster(frozenset({"alice", "bob"})), gangs=True
+    )
+    groups = [o for o in result.objects if o["kind"] == "PodGroup"]
+    assert [(g["metadata"]["namespace"], g["metadata"]["name"]) for g in groups] == [
+        ("alice", "secretflow-task-psi"),
+        ("bob", "secretflow-task-psi"),
+    ]
+    assert all(g["apiVersion"] == "scheduling.k8s.io/v1beta1" for g in groups)
+    assert all(g["spec"]["schedulingPolicy"] == {"gang": {"minCount": 1}} for g in groups)
+    pods = [o for o in result.objects if o["kind"] == "Pod"]
+    assert len(pods) == 6
+    assert all(
+        p["spec"]["schedulingGroup"] == {"podGroupName": "secretflow-task-psi"} for p in pods
+    )
+
+
+def test_where_they_are_not_served_nothing_changes() -> None:
+    task = _task()
+    assert (
+        _plan(task).objects
+        == plan(
+            task,
+            {"secretflow-image": AppImage.model_validate(_image())},
+            Cluster(frozenset({"alice", "bob"})),
+            gangs=False,
+        ).objects
+    )
+    assert not any(o["kind"] == "PodGroup" for o in _plan(task).objects)
+    before = reservation.before_apply({}, task_pods_exist=False, already_created=False, now=T0)
+    assert not before.gangs
+    assert "gangScheduling" not in before.state
+
+
+def test_an_attempt_keeps_the_gang_choice_it_started_with() -> None:
+    started = reservation.before_apply(
+        {}, task_pods_exist=False, already_created=False, now=T0, gangs=True
+    )
+    assert started.gangs
+    # Later rounds read it from the status, whatever the cluster serves meanwhile:
+    # a pod's group cannot change once the pod exists.
+    task = _task({"resourceReservedSeconds": 5})
+    after = reservation.after_apply(task, started, created=True, parties=[], now=T0, expired=False)
+    again = reservation.before_apply(
+        after.state, task_pods_exist=True, already_created=True, now=T0 + 1, gangs=False
+    )
+    assert again.gangs
+    # A new attempt takes what is served then.
+    failed = {
+        "phase": "ReserveFailed",
+        "attempts": 1,
+        "gangScheduling": True,
+        "retryTime": "2026-01-01T12:00:01Z",
+    }
+    retried = reservation.before_apply(
+        failed, task_pods_exist=False, already_created=True, now=T0 + 2, gangs=False
+    )
+    assert not retried.gangs

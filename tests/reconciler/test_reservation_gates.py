@@ -5,26 +5,18 @@ are retried and run out with lifecycleSeconds, and a restart in the middle of on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client
 
-from builders.labels import RESERVATION_GATE
 from reconciler.controller import Controller
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
+from tests.reconciler.podlog import gated, pod_log, revision
 
 DOMAIN = {"kuscia.secretflow/domain": "true"}
 TASK = "secretflow-task-psi"
 POD = "secretflow-task-psi-0"
-
-
-def _gated(pod: dict[str, Any]) -> bool:
-    gates = (pod.get("spec") or {}).get("schedulingGates") or []
-    return any(g.get("name") == RESERVATION_GATE for g in gates)
 
 
 def _status(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -36,42 +28,6 @@ def _status(cluster: Cluster, namespace: str) -> dict[str, Any]:
 def _reservation(cluster: Cluster, namespace: str) -> dict[str, Any]:
     reservation: dict[str, Any] = _status(cluster, namespace).get("reservation") or {}
     return reservation
-
-
-class PodLog:
-    """Every watch event of the task's pods in every namespace, in the server's order."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-
-@contextlib.asynccontextmanager
-async def pod_log(api: client.ApiClient, selector: str) -> AsyncIterator[PodLog]:
-    core = client.CoreV1Api(api)
-    listed = await core.list_pod_for_all_namespaces(label_selector=selector)
-    log = PodLog()
-
-    async def follow() -> None:
-        stream = watch.Watch()
-        async for event in stream.stream(
-            core.list_pod_for_all_namespaces,
-            label_selector=selector,
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=300,
-        ):
-            log.events.append((event["type"], api.sanitize_for_serialization(event["object"])))
-
-    follower = asyncio.create_task(follow())
-    try:
-        yield log
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-
-
-def _rv(pod: dict[str, Any]) -> int:
-    return int(pod["metadata"]["resourceVersion"])
 
 
 async def test_pods_are_made_gated_and_released_together_once_every_party_has_its_objects(
@@ -86,21 +42,21 @@ async def test_pods_are_made_gated_and_released_together_once_every_party_has_it
 
         def released() -> bool:
             pods = [cluster.get("pod", POD, ns) for ns in (alice, bob)]
-            return all(p is not None and not _gated(p) for p in pods)
+            return all(p is not None and not gated(p) for p in pods)
 
         await wait_for(released, within=30)
-        await wait_for(lambda: len([e for e in log.events if not _gated(e[1])]) >= 2)
+        await wait_for(lambda: len([e for e in log.events if not gated(e[1])]) >= 2)
     ours = [(kind, pod) for kind, pod in log.events if pod["metadata"]["namespace"] in (alice, bob)]
     added = [pod for kind, pod in ours if kind == "ADDED"]
     assert {p["metadata"]["namespace"] for p in added} == {alice, bob}
-    assert all(_gated(p) for p in added), "a pod was made without its gate"
+    assert all(gated(p) for p in added), "a pod was made without its gate"
     first_free: dict[str, int] = {}
     for _, pod in ours:
-        if not _gated(pod):
-            first_free.setdefault(pod["metadata"]["namespace"], _rv(pod))
+        if not gated(pod):
+            first_free.setdefault(pod["metadata"]["namespace"], revision(pod))
     # resourceVersions are etcd's revisions, one order for every namespace: every
     # gate came off after the last pod of every party was made.
-    assert min(first_free.values()) > max(_rv(p) for p in added)
+    assert min(first_free.values()) > max(revision(p) for p in added)
     status = _status(cluster, home)
     assert status["reservation"]["phase"] == "Reserving"
     assert status["reservation"]["attempts"] == 1
@@ -134,7 +90,7 @@ async def test_a_party_whose_objects_cannot_be_made_leaves_the_others_gated(
         await wait_for(lambda: any(k == "DELETED" for k, _ in log.events))
     alices = [pod for _, pod in log.events if pod["metadata"]["namespace"] == alice]
     assert alices, "alice's pod was never made"
-    assert all(_gated(pod) for pod in alices), "alice's pod was released"
+    assert all(gated(pod) for pod in alices), "alice's pod was released"
 
 
 def _short(schedule: dict[str, int]) -> Any:
@@ -197,7 +153,7 @@ async def test_a_restart_in_the_middle_of_a_reservation_loses_nothing(
         cluster.task("secretflow-task-psi.yaml", home, [alice, bob], edit=_short(schedule))
     )
     await wait_for(lambda: _reservation(cluster, home).get("phase") == "Reserving", within=30)
-    await wait_for(lambda: not _gated(cluster.get("pod", POD, bob) or {"spec": {}}))
+    await wait_for(lambda: not gated(cluster.get("pod", POD, bob) or {"spec": {}}))
     held = _reservation(cluster, home)
     uids = {ns: cluster.get("pod", POD, ns)["metadata"]["uid"] for ns in (alice, bob)}  # type: ignore[index]
     await first.stop()

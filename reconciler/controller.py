@@ -180,17 +180,26 @@ class Controller:
     async def _gangs_if_served(self) -> None:
         """Kubernetes' Workload API (PodGroups, gang scheduling) is served only where the
         GenericWorkload feature is on, and usable only where this controller may list
-        PodGroups; both are looked for once, at start."""
+        PodGroups; both are looked for once, at start. Discovery (open to every client)
+        comes first, so a cluster without the API sees no refused request."""
         if "PodGroup" in self.caches.children:
+            return
+        group_version = POD_GROUP.api_version
+        try:
+            served = await self.kube.request("GET", f"/apis/{group_version}")
+        except ApiError as error:
+            if error.not_found:
+                log.info("no gang scheduling: the API server serves no " + group_version)
+                return
+            raise
+        if not any(r.get("name") == POD_GROUP.plural for r in served.get("resources") or []):
+            log.info("no gang scheduling: the API server serves no PodGroups")
             return
         try:
             await self.kube.request("GET", POD_GROUP.path(), query=[("limit", "1")])
         except ApiError as error:
-            if error.not_found:
-                log.info("no gang scheduling: the API server serves no PodGroups")
-                return
             if error.status == 403:
-                log.info("no gang scheduling: PodGroups are served but not granted to us")
+                log.warning("no gang scheduling: PodGroups are served but not granted to us")
                 return
             raise
         log.info("gang scheduling: each local party's pods are one PodGroup")

@@ -114,7 +114,9 @@ async def test_every_kuscia_example_applies_strictly_reads_back_binds_and_makes_
         name = given["metadata"]["name"]
         got = cluster.get("kusciatask", name, home) or {}
         assert _missing(given["spec"], got.get("spec")) == [], name
-        assert _missing(given["metadata"].get("labels", {}), got["metadata"].get("labels")) == []
+        for part in ("labels", "annotations"):
+            given_part = given["metadata"].get(part, {})
+            assert _missing(given_part, got["metadata"].get(part) or {}) == [], (name, part)
 
     for image in [*images, no_id]:
         name = image["metadata"]["name"]
@@ -146,7 +148,7 @@ async def test_every_kuscia_example_applies_strictly_reads_back_binds_and_makes_
     bandwidth = "secretflow-task-20250520152520-single-psi"
     for namespace, peer in ((alice, bob), (bob, alice)):
         services = cluster.list("services", namespace, f"kuscia.secretflow/task-id={bandwidth}")
-        assert len(services) == 3
+        assert len(services) == 4  # spu, fed, global, inference
         for service in services:
             annotations = service["metadata"]["annotations"]
             assert annotations[f"kuscia.secretflow/bandwidth-limit-{peer}"] == "100"
@@ -167,8 +169,15 @@ async def test_every_kuscia_example_applies_strictly_reads_back_binds_and_makes_
     assert container["ports"][0]["containerPort"] != 8080  # allocated, as the AppImage says
     assert container["livenessProbe"]["httpGet"]["port"] == "global"
 
+    # Deleted while the controller runs, which removes their finalizers (kubectl must not
+    # wait: it would block the event loop the controller runs in).
     for task in tasks:
-        cluster.kubectl("delete", "kusciatask", task["metadata"]["name"], "-n", home)
+        cluster.kubectl(
+            "delete", "kusciatask", task["metadata"]["name"], "-n", home, "--wait=false"
+        )
+    for task in tasks:
+        name = task["metadata"]["name"]
+        await wait_for(lambda name=name: cluster.get("kusciatask", name, home) is None, within=60)
 
 
 def test_kuscias_status_shape_is_accepted_strictly_and_reads_back(cluster: Cluster) -> None:
@@ -180,18 +189,21 @@ def test_kuscias_status_shape_is_accepted_strictly_and_reads_back(cluster: Clust
     status = document.pop("status")
     status["progress"] = 0.5
     _strict_apply(cluster, document)
-    body = json.dumps({"status": status})
+    written = {
+        "apiVersion": document["apiVersion"],
+        "kind": document["kind"],
+        "metadata": {"name": "task-template", "namespace": home},
+        "status": status,
+    }
     cluster.kubectl(
-        "patch",
-        "kusciatask",
-        "task-template",
-        "-n",
-        home,
+        "apply",
+        "--server-side",
         "--subresource=status",
-        "--type=merge",
         "--validate=strict",
-        "-p",
-        body,
+        "--field-manager=kuscia",
+        "-f",
+        "-",
+        stdin=json.dumps(written),
     )
     got = _status(cluster, home, "task-template")
     assert _missing(status, got) == []

@@ -20,6 +20,7 @@ from builders import (
     naming,
     networkpolicy,
     pod,
+    podgroup,
     ports,
     rendering,
     selection,
@@ -136,8 +137,11 @@ def plan(
     cluster: Cluster,
     *,
     cache: RevisionCache | None = None,
+    held: bool = False,
+    gangs: bool = False,
 ) -> Plan:
-    """Raises BuildError."""
+    """Raises BuildError. `held`: the Pods carry the reservation's scheduling gate;
+    `gangs`: each local party's Pods are one PodGroup (the cluster serves them)."""
     _check_task(task)
     merged: dict[int, tuple[CheckedAppImage, selection.Selected]] = {}
     seen: dict[str, CheckedAppImage] = {}  # parties sharing an AppImage look it up once
@@ -182,7 +186,7 @@ def plan(
         for index, party in enumerate(task.spec.parties)
     ]
     ignored = tuple(field for index in sorted(merged) for field in merged[index][1].ignored)
-    return _build(task, parties, ignored)
+    return _build(task, parties, ignored, held=held, gangs=gangs)
 
 
 def _task_ref(task: KusciaTask) -> str:
@@ -421,7 +425,12 @@ def _party_facts(
 
 
 def _build(
-    task: KusciaTask, parties: list[PartyFacts], ignored: tuple[selection.IgnoredField, ...]
+    task: KusciaTask,
+    parties: list[PartyFacts],
+    ignored: tuple[selection.IgnoredField, ...],
+    *,
+    held: bool,
+    gangs: bool,
 ) -> Plan:
     parties_json = cluster_define.encode_parties(
         [
@@ -451,7 +460,16 @@ def _build(
     for party in parties:
         if party.local:
             objects.extend(
-                _party_objects(task, party, parties_json, all_domains, warnings, workspace)
+                _party_objects(
+                    task,
+                    party,
+                    parties_json,
+                    all_domains,
+                    warnings,
+                    workspace,
+                    held=held,
+                    gangs=gangs,
+                )
             )
     _check_unique_names(task, objects)
     return Plan(
@@ -486,6 +504,9 @@ def _party_objects(
     all_domains: list[str],
     warnings: list[RenderWarning],
     workspace: rendering.Workspace,
+    *,
+    held: bool,
+    gangs: bool,
 ) -> list[dict[str, Any]]:
     where = _where(task, party.index, task.spec.parties[party.index])
     objects = [
@@ -523,7 +544,11 @@ def _party_objects(
     objects.extend(
         service.service(task, party, p, port) for p in party.pods for port in party.served_ports
     )
-    objects.extend(pod.pod(task, party, p) for p in party.pods)
+    group = None
+    if gangs:
+        objects.append(podgroup.pod_group(task, party))
+        group = podgroup.pod_group_name(task, party)
+    objects.extend(pod.pod(task, party, p, held=held, pod_group=group) for p in party.pods)
     return objects
 
 

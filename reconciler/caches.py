@@ -20,6 +20,7 @@ TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 DOMAINS = Resource("kuscia.secretflow", "v1alpha1", "domains", namespaced=False)
+POD_GROUPS = Resource("scheduling.k8s.io", "v1beta1", "podgroups", namespaced=True)
 PODS = Resource("", "v1", "pods", namespaced=True)
 SERVICES = Resource("", "v1", "services", namespaced=True)
 CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
@@ -109,6 +110,21 @@ class Caches:
     def domain_objects(self) -> list[dict[str, Any]] | None:
         """Kuscia's Domains, or None where that CRD is not served."""
         return None if self.domains is None else self.domains.store.list()
+
+    def watch_pod_groups(self) -> Informer:
+        """Adds PodGroups to the task's children (called once the API server is known
+        to serve them)."""
+        informer = Informer(
+            self._api,
+            POD_GROUPS,
+            label_selector=f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}",
+            indexers={BY_TASK_UID: child_task_uid},
+            clock=self._clock,
+            name=POD_GROUPS.plural,
+            options=OPTIONS,
+        )
+        self.children["PodGroup"] = informer
+        return informer
 
     @property
     def all(self) -> list[Informer]:

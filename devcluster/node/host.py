@@ -1,0 +1,321 @@
+"""What the real node needs from the machine, and what it changes there: the
+Debian packages (installed when root and missing), the node bridge and the
+isolation rule, sysctls; and the removal of all of it, also after a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from devcluster.node.layout import (
+    CGROUP_ROOT,
+    CNI_BIN_DIR,
+    HOST_PATHS,
+    ISOLATION_CHAIN,
+    NODE_BRIDGE,
+    NODE_IP,
+    POD_BRIDGE,
+    NodePaths,
+)
+
+# command or file -> the Debian package that provides it
+PACKAGES = {
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "/usr/sbin/runc": "runc",
+    "iptables": "iptables",
+    "ipset": "ipset",
+    "conntrack": "conntrack",
+    "socat": "socat",
+    "/bin/busybox": "busybox-static",
+    **{str(CNI_BIN_DIR / p): "containernetworking-plugins" for p in ("bridge", "host-local", "portmap", "loopback")},
+}
+SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
+# iptables chains and ipsets made by the CNI plugins, the kubelet and kube-router
+CHAIN_PREFIXES = (
+    ISOLATION_CHAIN,
+    "CNI-",
+    "KUBE-ROUTER-",
+    "KUBE-POD-FW-",
+    "KUBE-NWPLCY-",
+    "KUBE-KUBELET-CANARY",
+)
+IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "kube-router-")
+IPTABLES_TABLES = ("filter", "nat", "mangle")
+
+
+class NodeUnavailable(Exception):
+    """Why there can be no real node here, in one line."""
+
+
+def run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def _present(what: str) -> bool:
+    return os.access(what, os.X_OK) if what.startswith("/") else shutil.which(what) is not None
+
+
+def missing_packages() -> list[str]:
+    return sorted({package for what, package in PACKAGES.items() if not _present(what)})
+
+
+def ensure_prerequisites(install: bool = True) -> None:
+    """Installs what is missing when it can; raises NodeUnavailable saying why not."""
+    if os.geteuid() != 0:
+        raise NodeUnavailable(f"the real node needs root (running as uid {os.geteuid()})")
+    if not Path("/sys/fs/cgroup").is_dir() or not Path("/proc/sys/net/bridge").is_dir():
+        raise NodeUnavailable(
+            "the real node needs cgroups and bridge netfilter (/proc/sys/net/bridge) in the kernel"
+        )
+    if shutil.which("go") is None:
+        raise NodeUnavailable("the real node needs a Go toolchain to build the kubelet")
+    missing = missing_packages()
+    if missing and install and shutil.which("apt-get"):
+        _apt_install(missing)
+        missing = missing_packages()
+    if missing:
+        raise NodeUnavailable(f"the real node needs the Debian packages {' '.join(missing)}")
+
+
+def _apt_install(packages: list[str]) -> None:
+    print(f"installing Debian packages for the real node: {' '.join(packages)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:  # the package lists may be missing or stale
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+        subprocess.run(command, capture_output=True, env=env, check=False)
+
+
+# --- what starting the node changes -------------------------------------------------
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name
+
+
+def prepare(paths: NodePaths) -> None:
+    """Records what the node will change, then makes the node bridge, the rule that
+    keeps pod traffic on the pod bridge, and the cgroup root. Call after cleanup()."""
+    paths.run.mkdir(parents=True, exist_ok=True)
+    record = {
+        "sysctls": {name: _sysctl_path(name).read_text().strip() for name in SYSCTLS},
+        "created": [str(p) for p in HOST_PATHS if not p.exists()],
+    }
+    (paths.run / "host.json").write_text(json.dumps(record))
+    _sysctl_path("net/bridge/bridge-nf-call-iptables").write_text("1")
+    run("ip", "link", "add", NODE_BRIDGE, "type", "bridge")
+    run("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_BRIDGE)
+    run("ip", "link", "set", NODE_BRIDGE, "up")
+    # The bridge plugin turns on IP forwarding; this keeps pods from being routed
+    # anywhere but their own bridge (they reach the node itself through INPUT).
+    run("iptables", "-w", "-N", ISOLATION_CHAIN)
+    run("iptables", "-w", "-A", ISOLATION_CHAIN, "-i", POD_BRIDGE, "!", "-o", POD_BRIDGE, "-j", "DROP")
+    run("iptables", "-w", "-A", ISOLATION_CHAIN, "-o", POD_BRIDGE, "!", "-i", POD_BRIDGE, "-j", "DROP")
+    run("iptables", "-w", "-I", "FORWARD", "1", "-j", ISOLATION_CHAIN)
+    for hierarchy in _cgroup_hierarchies():
+        (hierarchy / CGROUP_ROOT).mkdir(exist_ok=True)
+
+
+# --- removal ----------------------------------------------------------------------------
+
+
+def cleanup(paths: NodePaths, pids: Iterable[int] = ()) -> list[str]:
+    """Removes everything a node run leaves, whether it stopped or crashed: its
+    processes and containers, mounts, network namespaces, links, iptables chains,
+    ipsets, cgroups, sysctls and directories. Returns what it could not remove."""
+    problems: list[str] = []
+    _kill(set(pids) | set(_processes_using(paths)))
+    _kill(set(_cgroup_processes()))
+    problems += _unmount(paths)
+    for netns in Path("/run/netns").glob("cni-*"):
+        run("ip", "netns", "delete", netns.name, check=False)
+        netns.unlink(missing_ok=True)
+    for link in _links_on(POD_BRIDGE):
+        run("ip", "link", "delete", link, check=False)
+    for bridge in (POD_BRIDGE, NODE_BRIDGE):
+        run("ip", "link", "delete", bridge, check=False)
+    for command in ("iptables", "ip6tables"):
+        problems += _remove_chains(command)
+    problems += _destroy_ipsets()
+    problems += _remove_cgroups()
+    _restore_host(paths)
+    for directory in (paths.state, paths.run):
+        shutil.rmtree(directory, ignore_errors=True)
+        if directory.exists():
+            problems.append(f"{directory} could not be removed")
+    return problems
+
+
+def _kill(pids: set[int]) -> None:
+    import signal
+    import time
+
+    own = os.getpid()
+    pids.discard(own)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 10
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)}
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def _processes_using(paths: NodePaths) -> Iterable[int]:
+    """Processes started for the node: every one names the node's directories on its
+    command line (containerd's shims name its socket)."""
+    markers = (str(paths.state).encode(), str(paths.run).encode())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in markers):
+            yield int(entry.name)
+
+
+def _cgroup_hierarchies() -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():  # cgroup v2: one hierarchy
+        return [root]
+    return [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+
+
+def _cgroup_processes() -> Iterable[int]:
+    for hierarchy in _cgroup_hierarchies():
+        top = hierarchy / CGROUP_ROOT
+        if not top.is_dir():
+            continue
+        for procs in top.rglob("cgroup.procs"):
+            try:
+                yield from (int(line) for line in procs.read_text().split())
+            except OSError:
+                continue
+
+
+def _remove_cgroups() -> list[str]:
+    problems = []
+    for hierarchy in _cgroup_hierarchies():
+        top = hierarchy / CGROUP_ROOT
+        if not top.is_dir():
+            continue
+        for directory in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        try:
+            top.rmdir()
+        except OSError as error:
+            problems.append(f"cgroup {top}: {error.strerror}")
+    return problems
+
+
+def _mounts() -> list[str]:
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].encode().decode("unicode_escape")
+        points.append(point)
+    return points
+
+
+def _unmount(paths: NodePaths) -> list[str]:
+    prefixes = [str(paths.state) + "/", str(paths.run) + "/", "/run/netns/cni-", "/run/containerd/"]
+    prefixes += [str(p) + "/" for p in HOST_PATHS]
+    exact = {str(paths.state), str(paths.run)}
+    problems = []
+    for _ in range(3):
+        ours = [m for m in _mounts() if m in exact or any(m.startswith(p) for p in prefixes)]
+        if not ours:
+            return []
+        for point in sorted(ours, key=len, reverse=True):
+            if run("umount", point, check=False).returncode != 0:
+                run("umount", "-l", point, check=False)
+    problems = [f"mount {m} remains" for m in _mounts() if any(m.startswith(p) for p in prefixes)]
+    return problems
+
+
+def _links_on(bridge: str) -> list[str]:
+    result = run("ip", "-o", "link", "show", "master", bridge, check=False)
+    names = []
+    for line in result.stdout.splitlines():
+        name = line.split(":", 2)[1].strip().split("@", 1)[0]
+        names.append(name)
+    return names
+
+
+def _ours(chain: str) -> bool:
+    return chain.startswith(CHAIN_PREFIXES)
+
+
+def _remove_chains(command: str) -> list[str]:
+    if shutil.which(command) is None:
+        return []
+    problems = []
+    for table in IPTABLES_TABLES:
+        listing = run(command, "-w", "-t", table, "-S", check=False)
+        if listing.returncode != 0:
+            continue
+        chains = []
+        for line in listing.stdout.splitlines():
+            words = line.split()
+            if words[:1] == ["-N"] and _ours(words[1]):
+                chains.append(words[1])
+            elif words[:1] == ["-A"] and not _ours(words[1]) and "-j" in words:
+                target = words[words.index("-j") + 1]
+                if _ours(target):
+                    run(command, "-w", "-t", table, "-D", *words[1:], check=False)
+        for chain in chains:
+            run(command, "-w", "-t", table, "-F", chain, check=False)
+        for chain in chains:
+            if run(command, "-w", "-t", table, "-X", chain, check=False).returncode != 0:
+                problems.append(f"{command} chain {table}/{chain} remains")
+    return problems
+
+
+def _destroy_ipsets() -> list[str]:
+    if shutil.which("ipset") is None:
+        return []
+    names = run("ipset", "list", "-n", check=False).stdout.split()
+    ours = [name for name in names if name.startswith(IPSET_PREFIXES)]
+    for name in ours:
+        run("ipset", "flush", name, check=False)
+    problems = []
+    for name in ours:
+        if run("ipset", "destroy", name, check=False).returncode != 0:
+            problems.append(f"ipset {name} remains")
+    return problems
+
+
+def _restore_host(paths: NodePaths) -> None:
+    try:
+        record = json.loads((paths.run / "host.json").read_text())
+    except (OSError, ValueError):
+        return
+    for name, value in record.get("sysctls", {}).items():
+        try:
+            _sysctl_path(name).write_text(value)
+        except OSError:
+            pass
+    for created in record.get("created", []):
+        shutil.rmtree(created, ignore_errors=True)

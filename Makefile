@@ -21,26 +21,26 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 assets:
-	@bash tests/controlplane/build-assets.sh >/dev/null
-	@bash tests/controlplane/build-assets.sh helm >/dev/null
+	@bash devcluster/build-assets.sh >/dev/null
+	@bash devcluster/build-assets.sh helm >/dev/null
 
 up: venv assets
-	$(PY) -m tests.controlplane up
+	$(PY) -m devcluster up
 
 down: venv
-	$(PY) -m tests.controlplane down
+	$(PY) -m devcluster down
 
 # The main job: with no KUBECONFIG, a local control plane is started first.
 run: venv assets
-	@if [ -z "$$KUBECONFIG" ]; then $(PY) -m tests.controlplane up; fi
-	$(PY) -m tests.controlplane.demo $(RUN_ARGS)
+	@if [ -z "$$KUBECONFIG" ]; then $(PY) -m devcluster up; fi
+	$(PY) -m devcluster.demo $(RUN_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy $(PACKAGES)
+	$(VENV)/bin/mypy $(PACKAGES) devcluster
 
 layers: venv
 	$(VENV)/bin/lint-imports

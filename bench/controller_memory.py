@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if not __package__:
     sys.path.insert(0, str(REPO))
 
-from tests.controlplane.cluster import ControlPlane, free_port  # noqa: E402
+from devcluster.cluster import ControlPlane, free_port  # noqa: E402
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 COMMAND = Path(sys.executable).parent / "kuscia-reconciler"

@@ -37,12 +37,12 @@ if not __package__:
 import anyio  # noqa: E402
 from kubernetes_asyncio import client, config  # noqa: E402
 
+from devcluster.cluster import ControlPlane  # noqa: E402
 from informers.decoding import strip_managed_fields  # noqa: E402
 from informers.handlers import HandlerFuncs  # noqa: E402
 from informers.informer import Informer  # noqa: E402
 from informers.reflector import ReflectorOptions  # noqa: E402
 from informers.resource import Resource  # noqa: E402
-from tests.controlplane.cluster import ControlPlane  # noqa: E402
 from tests.informers.tcpproxy import TcpProxy  # noqa: E402
 
 CONFIGMAPS = Resource("", "v1", "configmaps", namespaced=True)

@@ -125,7 +125,7 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     after = machine()
-    from tests.controlplane.assets import find_assets
+    from devcluster.assets import find_assets
 
     figures: dict[str, Any] = {
         "machine": before,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, config
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from bench.kit.plane import BenchPlane, process_cpu_seconds
-from tests.controlplane.cluster import REPO, free_port
+from devcluster.cluster import REPO, free_port
 
 BIN = Path(sys.executable).parent
 KOPF_PEER = REPO / "bench" / "peers" / "kopf_peer.py"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 TICKS = os.sysconf("SC_CLK_TCK")

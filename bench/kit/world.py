@@ -20,7 +20,7 @@ import yaml
 from bench.kit import recorded
 from bench.kit.apiclient import Api, Credentials
 from bench.kit.plane import BenchPlane
-from tests.controlplane.cluster import REPO
+from devcluster.cluster import REPO
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 PARTIES = ("alice", "bob")

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from builders import plan
+from devcluster.cluster import ControlPlane
 from tests.builders import examples
-from tests.controlplane.cluster import ControlPlane
 
 
 def _ensure_namespace(control_plane: ControlPlane, name: str) -> None:

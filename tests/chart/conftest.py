@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devcluster.assets import find_helm
 from tests.chart.chart import Helm
-from tests.controlplane.assets import find_helm
 
 
 @pytest.fixture(scope="session")

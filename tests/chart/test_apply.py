@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster.cluster import ControlPlane
 from tests.chart.chart import FULL_VALUES, Helm, Rendered
-from tests.controlplane.cluster import ControlPlane
 
 
 class Applied:

@@ -23,13 +23,13 @@ import yaml
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from devcluster.cluster import ControlPlane
 from reconciler import cli
 from reconciler.controller import Controller
 from reconciler.kube import APP_IMAGE, KUSCIA_TASK, NAMESPACE, ApiError, Kind, Kube
 from reconciler.settings import ServerSettings
 from tests.chart.chart import ApiRequest, Helm, Rendered
 from tests.conftest import EXAMPLES
-from tests.controlplane.cluster import ControlPlane
 
 TASK_UID = "kuscia.secretflow/task-uid"
 CHILD_KINDS = ("pods", "services", "configmaps", "networkpolicies")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster.cluster import ControlPlane
 from tests.conftest import EXAMPLES
-from tests.controlplane.cluster import ControlPlane
 
 
 def _load(name: str) -> dict[str, Any]:

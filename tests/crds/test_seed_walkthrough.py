@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from devcluster.cluster import ControlPlane
 from tests.conftest import SEED_DOC
-from tests.controlplane.cluster import ControlPlane
 
 
 @dataclass

@@ -12,11 +12,11 @@ from typing import Any
 import anyio
 from kubernetes_asyncio import client, config
 
+from devcluster.cluster import ControlPlane
 from informers.backoff import BackoffPolicy
 from informers.informer import Informer
 from informers.reflector import ReflectorOptions
 from informers.store import Store, object_key
-from tests.controlplane.cluster import ControlPlane
 
 # Fast enough for tests that take seconds, not minutes.
 FAST = ReflectorOptions(

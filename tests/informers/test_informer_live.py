@@ -11,12 +11,12 @@ import anyio
 import pytest
 from kubernetes_asyncio import client
 
+from devcluster.cluster import ControlPlane
 from informers.clock import FakeClock
 from informers.informer import HandlerFuncs, Informer
 from informers.reflector import ReflectorOptions
 from informers.resource import Resource
 from informers.store import NAMESPACE_INDEX
-from tests.controlplane.cluster import ControlPlane
 from tests.informers.support import (
     FAST,
     Recorder,

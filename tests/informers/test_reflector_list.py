@@ -6,12 +6,12 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from devcluster.cluster import ControlPlane
 from informers.clock import RealClock
 from informers.reflector import Reflector, ReflectorOptions
 from informers.resource import Resource
 from informers.transport import RawApi
 from informers.watchdog import InactivityWatchdog
-from tests.controlplane.cluster import ControlPlane
 from tests.informers.support import configmap
 
 CONFIGMAPS = Resource("", "v1", "configmaps", namespaced=True)

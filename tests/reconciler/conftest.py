@@ -17,12 +17,12 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
+from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
 from reconciler.phase import resources_created
 from reconciler.settings import ServerSettings, Settings
 from tests.conftest import EXAMPLES
-from tests.controlplane.cluster import ControlPlane
 
 
 def example(name: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import anyio.abc
 import pytest
 from kubernetes_asyncio import client, config
 
+from devcluster.cluster import ControlPlane
 from informers.clock import Clock, FakeClock
 from reconciler.leaderelection import (
     LeaderElectionConfig,
@@ -32,7 +33,6 @@ from reconciler.leaderelection import (
     lease_spec_to_record,
     record_to_lease_spec,
 )
-from tests.controlplane.cluster import ControlPlane
 
 LEASE = "kuscia-reconciler"
 MICRO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 from tests.reconciler.conftest import Cluster, example, wait_for
 
 BIN = Path(sys.executable).parent / "kuscia-reconciler"

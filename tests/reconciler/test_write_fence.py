@@ -16,12 +16,12 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 
+from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller, LeaseNotHeld
 from reconciler.kube import CONFIG_MAP as CONFIGMAPS
 from reconciler.kube import ApiError, Kube, load_api_client
 from reconciler.settings import Settings
 from reconciler.write_fence import FencedRequest, fence
-from tests.controlplane.cluster import ControlPlane
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 
 POLICY = """\
 apiVersion: audit.k8s.io/v1

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
 from reconciler.settings import ServerSettings, Settings
-from tests.controlplane.cluster import ControlPlane
 from tests.reconciler.conftest import wait_for
 from tests.reliability.processes import ControllerProcess
 from tests.reliability.scenario import Scenario

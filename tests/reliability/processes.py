@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.controlplane.cluster import free_port
+from devcluster.cluster import free_port
 
 COMMAND = Path(sys.executable).parent / "kuscia-reconciler"
 WRITES = "kuscia_reconciler_api_writes"

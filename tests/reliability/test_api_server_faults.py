@@ -15,7 +15,7 @@ import anyio.to_thread
 import pytest
 from kubernetes_asyncio import client
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 from tests.reconciler.conftest import wait_for
 from tests.reliability.conftest import StartInProcess
 from tests.reliability.history import Recorder

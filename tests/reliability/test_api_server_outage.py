@@ -11,7 +11,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 from tests.reconciler.conftest import wait_for
 from tests.reliability.conftest import Controllers
 from tests.reliability.expected import differences

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_ID_LABEL
+from devcluster.cluster import ControlPlane
 from reconciler.kube import POD, SERVICE
 from reconciler.settings import FIELD_MANAGER
-from tests.controlplane.cluster import ControlPlane
 from tests.reconciler.conftest import wait_for
 from tests.reliability.conftest import StartInProcess
 from tests.reliability.scenario import Scenario

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.controlplane.cluster import ControlPlane
+from devcluster.cluster import ControlPlane
 from tests.reconciler.conftest import wait_for
 from tests.reliability.audit import audited_users
 from tests.reliability.conftest import Controllers

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.controlplane.assets import find_assets
-from tests.controlplane.cluster import CRD_DIR, REPO
+from devcluster.assets import find_assets
+from devcluster.cluster import CRD_DIR, REPO
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 NAMESPACES = ("cross-domain", "alice", "bob")

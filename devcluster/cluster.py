@@ -1,7 +1,7 @@
 """A real local control plane: etcd and kube-apiserver on free loopback ports.
 
-Used by the pytest session fixture and by `make up` (python -m
-tests.controlplane). The admin authenticates with a static bearer token;
+Used by the pytest session fixture, `bench/` and `make up` (python -m
+devcluster). The admin authenticates with a static bearer token;
 the API server signs its own serving certificate, which the kubeconfig trusts.
 """
 
@@ -17,12 +17,13 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.controlplane.assets import find_assets
+from devcluster.assets import find_assets
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
@@ -176,7 +177,7 @@ class ControlPlane:
             proc.kill()
             proc.wait()
 
-    def _wait(self, name: str, ready: object) -> None:
+    def _wait(self, name: str, ready: Callable[[], bool]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         proc = self.procs[name]
         while time.monotonic() < deadline:
@@ -185,7 +186,7 @@ class ControlPlane:
                     f"{name} exited with {proc.returncode}:\n"
                     + _log_tail(self.workdir / f"{name}.log")
                 )
-            if ready():  # type: ignore[operator]
+            if ready():
                 return
             time.sleep(0.1)
         raise RuntimeError(
@@ -249,7 +250,9 @@ class ControlPlane:
 
     def etcd_revision(self) -> int:
         body = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})
-        return int(body["header"]["revision"])
+        header = body["header"]
+        assert isinstance(header, dict)
+        return int(header["revision"])
 
     def compact_etcd(self) -> int:
         """Compacts etcd to its current revision, so older resourceVersions give 410."""

@@ -1,4 +1,4 @@
-"""`python -m tests.controlplane up|down|status [--dir DIR]`: the local control plane
+"""`python -m devcluster up|down|status [--dir DIR]`: the local control plane
 that `make up`, `make down` and `make run` use. Both verbs are idempotent."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.controlplane.cluster import REPO, ControlPlane
+from devcluster.cluster import REPO, ControlPlane
 
 DEFAULT_DIR = REPO / ".local"
 
@@ -71,7 +71,7 @@ def down(workdir: Path, quiet: bool = False) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.controlplane")
+    parser = argparse.ArgumentParser(prog="python -m devcluster")
     parser.add_argument("verb", choices=["up", "down", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()

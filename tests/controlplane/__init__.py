@@ -1,1 +1,0 @@
-"""The real local control plane (etcd + kube-apiserver) used by tests and `make up`."""

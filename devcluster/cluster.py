@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devcluster.assets import find_assets
+from devcluster.node.layout import NODE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
+# In the range reserved for network tests; nothing routes it (there is no kube-proxy).
+SERVICE_CIDR = "198.18.2.0/24"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -71,6 +74,8 @@ class ControlPlane:
     etcd_peer_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # The real node's kubelet authenticates with it (devcluster.node).
+    node_token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_apiserver_args: list[str] = field(default_factory=list)
     detach: bool = False
     assets: dict[str, Path] = field(default_factory=dict)
@@ -100,7 +105,10 @@ class ControlPlane:
         certs.mkdir(exist_ok=True)
         if not (certs / "sa.key").exists():
             _write_sa_keys(certs / "sa.key", certs / "sa.pub")
-        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        (self.workdir / "tokens.csv").write_text(
+            f'{self.token},admin,admin-uid,"system:masters"\n'
+            f'{self.node_token},system:node:{NODE_NAME},node-uid,"system:nodes"\n'
+        )
         self.start_etcd()
         self.start_apiserver()
         self._write_kubeconfig()
@@ -139,16 +147,19 @@ class ControlPlane:
             [
                 str(self.assets["kube-apiserver"]),
                 "--allow-privileged=true",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
                 "--bind-address=127.0.0.1",
                 f"--cert-dir={certs}",
                 "--disable-admission-plugins=ServiceAccount",
+                "--enable-admission-plugins=NodeRestriction",
+                # The node's name does not resolve: `kubectl logs` goes to its address.
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--etcd-servers={self.etcd_url}",
                 f"--secure-port={self.api_port}",
                 f"--service-account-issuer={self.url}/",
                 f"--service-account-key-file={certs / 'sa.pub'}",
                 f"--service-account-signing-key-file={certs / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
                 *self.extra_apiserver_args,
             ],

@@ -4,10 +4,13 @@ isolation rule, sysctls; and the removal of all of it, also after a crash."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,7 +35,10 @@ PACKAGES = {
     "conntrack": "conntrack",
     "socat": "socat",
     "/bin/busybox": "busybox-static",
-    **{str(CNI_BIN_DIR / p): "containernetworking-plugins" for p in ("bridge", "host-local", "portmap", "loopback")},
+    **{
+        str(CNI_BIN_DIR / p): "containernetworking-plugins"
+        for p in ("bridge", "host-local", "portmap", "loopback")
+    },
 }
 SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
 # iptables chains and ipsets made by the CNI plugins, the kubelet and kube-router
@@ -55,7 +61,9 @@ class NodeUnavailable(Exception):
 def run(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        raise RuntimeError(
+            f"{' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
+        )
     return result
 
 
@@ -118,8 +126,32 @@ def prepare(paths: NodePaths) -> None:
     # The bridge plugin turns on IP forwarding; this keeps pods from being routed
     # anywhere but their own bridge (they reach the node itself through INPUT).
     run("iptables", "-w", "-N", ISOLATION_CHAIN)
-    run("iptables", "-w", "-A", ISOLATION_CHAIN, "-i", POD_BRIDGE, "!", "-o", POD_BRIDGE, "-j", "DROP")
-    run("iptables", "-w", "-A", ISOLATION_CHAIN, "-o", POD_BRIDGE, "!", "-i", POD_BRIDGE, "-j", "DROP")
+    run(
+        "iptables",
+        "-w",
+        "-A",
+        ISOLATION_CHAIN,
+        "-i",
+        POD_BRIDGE,
+        "!",
+        "-o",
+        POD_BRIDGE,
+        "-j",
+        "DROP",
+    )
+    run(
+        "iptables",
+        "-w",
+        "-A",
+        ISOLATION_CHAIN,
+        "-o",
+        POD_BRIDGE,
+        "!",
+        "-i",
+        POD_BRIDGE,
+        "-j",
+        "DROP",
+    )
     run("iptables", "-w", "-I", "FORWARD", "1", "-j", ISOLATION_CHAIN)
     for hierarchy in _cgroup_hierarchies():
         (hierarchy / CGROUP_ROOT).mkdir(exist_ok=True)
@@ -156,16 +188,11 @@ def cleanup(paths: NodePaths, pids: Iterable[int] = ()) -> list[str]:
 
 
 def _kill(pids: set[int]) -> None:
-    import signal
-    import time
-
     own = os.getpid()
     pids.discard(own)
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     deadline = time.monotonic() + 10
     while pids and time.monotonic() < deadline:
         pids = {pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)}
@@ -220,10 +247,8 @@ def _remove_cgroups() -> list[str]:
         if not top.is_dir():
             continue
         for directory in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 directory.rmdir()
-            except OSError:
-                pass
         try:
             top.rmdir()
         except OSError as error:
@@ -243,7 +268,6 @@ def _unmount(paths: NodePaths) -> list[str]:
     prefixes = [str(paths.state) + "/", str(paths.run) + "/", "/run/netns/cni-", "/run/containerd/"]
     prefixes += [str(p) + "/" for p in HOST_PATHS]
     exact = {str(paths.state), str(paths.run)}
-    problems = []
     for _ in range(3):
         ours = [m for m in _mounts() if m in exact or any(m.startswith(p) for p in prefixes)]
         if not ours:
@@ -251,8 +275,7 @@ def _unmount(paths: NodePaths) -> list[str]:
         for point in sorted(ours, key=len, reverse=True):
             if run("umount", point, check=False).returncode != 0:
                 run("umount", "-l", point, check=False)
-    problems = [f"mount {m} remains" for m in _mounts() if any(m.startswith(p) for p in prefixes)]
-    return problems
+    return [f"mount {m} remains" for m in _mounts() if any(m.startswith(p) for p in prefixes)]
 
 
 def _links_on(bridge: str) -> list[str]:
@@ -313,9 +336,7 @@ def _restore_host(paths: NodePaths) -> None:
     except (OSError, ValueError):
         return
     for name, value in record.get("sysctls", {}).items():
-        try:
+        with contextlib.suppress(OSError):
             _sysctl_path(name).write_text(value)
-        except OSError:
-            pass
     for created in record.get("created", []):
         shutil.rmtree(created, ignore_errors=True)

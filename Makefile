@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := reconciler informers builders
 
-.PHONY: all venv assets up down run test lint typecheck layers pytest bench soak clean
+.PHONY: all venv assets image up down run test lint typecheck layers pytest bench soak clean
 
 all: test
 
@@ -23,6 +23,11 @@ venv: $(STAMP)
 assets:
 	@bash devcluster/build-assets.sh >/dev/null
 	@bash devcluster/build-assets.sh helm >/dev/null
+
+# The controller's image from the Dockerfile (buildah, onto a Debian base made here),
+# imported into the real node's containerd when one runs (IMAGE_ARGS=--tag TAG).
+image: venv
+	$(PY) -m devcluster.images.controller $(IMAGE_ARGS)
 
 up: venv assets
 	$(PY) -m devcluster up

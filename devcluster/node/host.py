@@ -166,7 +166,7 @@ def cleanup(paths: NodePaths, pids: Iterable[int] = ()) -> list[str]:
     ipsets, cgroups, sysctls and directories. Returns what it could not remove."""
     problems: list[str] = []
     _kill(set(pids) | set(_processes_using(paths)))
-    _kill(set(_cgroup_processes()))
+    _kill(set(cgroup_processes()))
     problems += _unmount(paths)
     for netns in Path("/run/netns").glob("cni-*"):
         run("ip", "netns", "delete", netns.name, check=False)
@@ -228,7 +228,7 @@ def _cgroup_hierarchies() -> list[Path]:
     return [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
 
 
-def _cgroup_processes() -> Iterable[int]:
+def cgroup_processes() -> Iterable[int]:
     for hierarchy in _cgroup_hierarchies():
         top = hierarchy / CGROUP_ROOT
         if not top.is_dir():
@@ -340,3 +340,30 @@ def _restore_host(paths: NodePaths) -> None:
             _sysctl_path(name).write_text(value)
     for created in record.get("created", []):
         shutil.rmtree(created, ignore_errors=True)
+
+
+def leftovers(paths: NodePaths) -> list[str]:
+    """What of a node run is still on the machine (empty after cleanup())."""
+    found = []
+    prefixes = (str(paths.state), str(paths.run), "/run/netns/cni-")
+    found += [f"mount {m}" for m in _mounts() if m.startswith(prefixes)]
+    found += [f"network namespace {n.name}" for n in Path("/run/netns").glob("cni-*")]
+    for bridge in (POD_BRIDGE, NODE_BRIDGE):
+        if Path("/sys/class/net", bridge).exists():
+            found.append(f"link {bridge}")
+    for table in IPTABLES_TABLES:
+        listing = run("iptables", "-w", "-t", table, "-S", check=False).stdout.split("\n")
+        found += [
+            f"chain {table}/{line.split()[1]}"
+            for line in listing
+            if line.startswith("-N ") and _ours(line.split()[1])
+        ]
+    if shutil.which("ipset"):
+        names = run("ipset", "list", "-n", check=False).stdout.split()
+        found += [f"ipset {name}" for name in names if name.startswith(IPSET_PREFIXES)]
+    found += [
+        f"cgroup {h / CGROUP_ROOT}" for h in _cgroup_hierarchies() if (h / CGROUP_ROOT).exists()
+    ]
+    found += [f"process {pid}" for pid in _processes_using(paths)]
+    found += [f"directory {d}" for d in (paths.state, paths.run) if d.exists()]
+    return found

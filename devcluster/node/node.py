@@ -103,7 +103,8 @@ class RealNode:
         host.ensure_prerequisites()
         binaries = binaries or build_binaries()
         self.cluster = cluster
-        self._lock()
+        if self._lock_fd is None:
+            self._lock()
         begin = time.monotonic()
         try:
             problems = host.cleanup(self.paths)

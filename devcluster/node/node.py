@@ -91,6 +91,7 @@ class RealNode:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     cluster: ClusterAccess | None = None
+    host_record: dict[str, Any] = field(default_factory=dict)
     _lock_fd: int | None = None
 
     def __post_init__(self) -> None:
@@ -120,7 +121,7 @@ class RealNode:
         paths = self.paths
         for directory in (paths.state, paths.run, paths.logs, paths.images, paths.cni_conf_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        host.prepare(paths)
+        self.host_record = host.prepare(paths)
         self._write_configs(cluster)
         self._record_owner()
         self._spawn(

@@ -51,7 +51,7 @@ def real_node(
         pytest.skip(f"no real node on this machine: {reason}")
     yield node
     problems = node.stop()
-    remaining = host.leftovers(node.paths)
+    remaining = host.leftovers(node.paths, node.host_record)
     assert not problems, f"stopping the node left {problems}"
     assert not remaining, f"the node left {remaining}"
 

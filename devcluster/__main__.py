@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from devcluster.cluster import REPO, ControlPlane
+from devcluster.node import local as real_node
 
 DEFAULT_DIR = REPO / ".local"
 
@@ -48,9 +49,11 @@ def up(workdir: Path) -> None:
     (workdir / "kubectl").unlink(missing_ok=True)
     (workdir / "kubectl").symlink_to(plane.kubectl)
     print(f"control plane up at {plane.url}; KUBECONFIG={workdir / 'kubeconfig'}")
+    real_node.up(workdir, plane)
 
 
 def down(workdir: Path, quiet: bool = False) -> None:
+    real_node.down(workdir)
     plane = workdir / "controlplane"
     for name in ("kube-apiserver", "etcd"):
         pid = _alive(plane / f"{name}.pid")

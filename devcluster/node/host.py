@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from devcluster.node.layout import (
     CGROUP_ROOT,
@@ -41,15 +42,12 @@ PACKAGES = {
     },
 }
 SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
-# iptables chains and ipsets made by the CNI plugins, the kubelet and kube-router
-CHAIN_PREFIXES = (
-    ISOLATION_CHAIN,
-    "CNI-",
-    "KUBE-ROUTER-",
-    "KUBE-POD-FW-",
-    "KUBE-NWPLCY-",
-    "KUBE-KUBELET-CANARY",
-)
+# iptables chains and ipsets made by the CNI plugins, kube-router and the node itself
+CHAIN_PREFIXES = (ISOLATION_CHAIN, "CNI-", "KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
+# chains the kubelet makes (kube-proxy makes some of them too): removed when the node's
+# start recorded that they were not there before
+KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY")
+IPTABLES_COMMANDS = ("iptables", "ip6tables")
 IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "kube-router-")
 IPTABLES_TABLES = ("filter", "nat", "mangle")
 
@@ -110,13 +108,21 @@ def _sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name
 
 
-def prepare(paths: NodePaths) -> None:
+def prepare(paths: NodePaths) -> dict[str, Any]:
     """Records what the node will change, then makes the node bridge, the rule that
-    keeps pod traffic on the pod bridge, and the cgroup root. Call after cleanup()."""
+    keeps pod traffic on the pod bridge, and the cgroup root. Call after cleanup().
+    Returns the record."""
     paths.run.mkdir(parents=True, exist_ok=True)
     record = {
         "sysctls": {name: _sysctl_path(name).read_text().strip() for name in SYSCTLS},
         "created": [str(p) for p in HOST_PATHS if not p.exists()],
+        "kubelet_chains": [
+            f"{command}/{table}/{chain}"
+            for command in IPTABLES_COMMANDS
+            for table in IPTABLES_TABLES
+            for chain in KUBELET_CHAINS
+            if chain not in _chains(command, table)
+        ],
     }
     (paths.run / "host.json").write_text(json.dumps(record))
     _sysctl_path("net/bridge/bridge-nf-call-iptables").write_text("1")
@@ -125,36 +131,14 @@ def prepare(paths: NodePaths) -> None:
     run("ip", "link", "set", NODE_BRIDGE, "up")
     # The bridge plugin turns on IP forwarding; this keeps pods from being routed
     # anywhere but their own bridge (they reach the node itself through INPUT).
+    chain = ("iptables", "-w", "-A", ISOLATION_CHAIN)
     run("iptables", "-w", "-N", ISOLATION_CHAIN)
-    run(
-        "iptables",
-        "-w",
-        "-A",
-        ISOLATION_CHAIN,
-        "-i",
-        POD_BRIDGE,
-        "!",
-        "-o",
-        POD_BRIDGE,
-        "-j",
-        "DROP",
-    )
-    run(
-        "iptables",
-        "-w",
-        "-A",
-        ISOLATION_CHAIN,
-        "-o",
-        POD_BRIDGE,
-        "!",
-        "-i",
-        POD_BRIDGE,
-        "-j",
-        "DROP",
-    )
+    run(*chain, "-i", POD_BRIDGE, "!", "-o", POD_BRIDGE, "-j", "DROP")
+    run(*chain, "-o", POD_BRIDGE, "!", "-i", POD_BRIDGE, "-j", "DROP")
     run("iptables", "-w", "-I", "FORWARD", "1", "-j", ISOLATION_CHAIN)
     for hierarchy in _cgroup_hierarchies():
         (hierarchy / CGROUP_ROOT).mkdir(exist_ok=True)
+    return record
 
 
 # --- removal ----------------------------------------------------------------------------
@@ -166,7 +150,7 @@ def cleanup(paths: NodePaths, pids: Iterable[int] = ()) -> list[str]:
     ipsets, cgroups, sysctls and directories. Returns what it could not remove."""
     problems: list[str] = []
     _kill(set(pids) | set(_processes_using(paths)))
-    _kill(set(_cgroup_processes()))
+    _kill(set(cgroup_processes()))
     problems += _unmount(paths)
     for netns in Path("/run/netns").glob("cni-*"):
         run("ip", "netns", "delete", netns.name, check=False)
@@ -175,8 +159,9 @@ def cleanup(paths: NodePaths, pids: Iterable[int] = ()) -> list[str]:
         run("ip", "link", "delete", link, check=False)
     for bridge in (POD_BRIDGE, NODE_BRIDGE):
         run("ip", "link", "delete", bridge, check=False)
-    for command in ("iptables", "ip6tables"):
-        problems += _remove_chains(command)
+    removable = set(_recorded(paths).get("kubelet_chains", []))
+    for command in IPTABLES_COMMANDS:
+        problems += _remove_chains(command, removable)
     problems += _destroy_ipsets()
     problems += _remove_cgroups()
     _restore_host(paths)
@@ -228,7 +213,7 @@ def _cgroup_hierarchies() -> list[Path]:
     return [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
 
 
-def _cgroup_processes() -> Iterable[int]:
+def cgroup_processes() -> Iterable[int]:
     for hierarchy in _cgroup_hierarchies():
         top = hierarchy / CGROUP_ROOT
         if not top.is_dir():
@@ -291,7 +276,14 @@ def _ours(chain: str) -> bool:
     return chain.startswith(CHAIN_PREFIXES)
 
 
-def _remove_chains(command: str) -> list[str]:
+def _chains(command: str, table: str) -> list[str]:
+    if shutil.which(command) is None:
+        return []
+    listing = run(command, "-w", "-t", table, "-S", check=False).stdout
+    return [line.split()[1] for line in listing.splitlines() if line.startswith("-N ")]
+
+
+def _remove_chains(command: str, removable: set[str]) -> list[str]:
     if shutil.which(command) is None:
         return []
     problems = []
@@ -299,14 +291,18 @@ def _remove_chains(command: str) -> list[str]:
         listing = run(command, "-w", "-t", table, "-S", check=False)
         if listing.returncode != 0:
             continue
+
+        def ours(chain: str, table: str = table) -> bool:
+            return _ours(chain) or f"{command}/{table}/{chain}" in removable
+
         chains = []
         for line in listing.stdout.splitlines():
             words = line.split()
-            if words[:1] == ["-N"] and _ours(words[1]):
+            if words[:1] == ["-N"] and ours(words[1]):
                 chains.append(words[1])
-            elif words[:1] == ["-A"] and not _ours(words[1]) and "-j" in words:
+            elif words[:1] == ["-A"] and not ours(words[1]) and "-j" in words:
                 target = words[words.index("-j") + 1]
-                if _ours(target):
+                if ours(target):
                     run(command, "-w", "-t", table, "-D", *words[1:], check=False)
         for chain in chains:
             run(command, "-w", "-t", table, "-F", chain, check=False)
@@ -330,13 +326,47 @@ def _destroy_ipsets() -> list[str]:
     return problems
 
 
-def _restore_host(paths: NodePaths) -> None:
+def _recorded(paths: NodePaths) -> dict[str, Any]:
     try:
-        record = json.loads((paths.run / "host.json").read_text())
+        record: dict[str, Any] = json.loads((paths.run / "host.json").read_text())
     except (OSError, ValueError):
-        return
+        return {}
+    return record
+
+
+def _restore_host(paths: NodePaths) -> None:
+    record = _recorded(paths)
     for name, value in record.get("sysctls", {}).items():
         with contextlib.suppress(OSError):
             _sysctl_path(name).write_text(value)
     for created in record.get("created", []):
         shutil.rmtree(created, ignore_errors=True)
+
+
+def leftovers(paths: NodePaths, record: dict[str, Any] | None = None) -> list[str]:
+    """What of a node run is still on the machine (empty after cleanup()). `record`:
+    what prepare() recorded, when its file is gone."""
+    found = []
+    prefixes = (str(paths.state), str(paths.run), "/run/netns/cni-")
+    found += [f"mount {m}" for m in _mounts() if m.startswith(prefixes)]
+    found += [f"network namespace {n.name}" for n in Path("/run/netns").glob("cni-*")]
+    for bridge in (POD_BRIDGE, NODE_BRIDGE):
+        if Path("/sys/class/net", bridge).exists():
+            found.append(f"link {bridge}")
+    removable = set((record or _recorded(paths)).get("kubelet_chains", []))
+    for command in IPTABLES_COMMANDS:
+        for table in IPTABLES_TABLES:
+            found += [
+                f"{command} chain {table}/{chain}"
+                for chain in _chains(command, table)
+                if _ours(chain) or f"{command}/{table}/{chain}" in removable
+            ]
+    if shutil.which("ipset"):
+        names = run("ipset", "list", "-n", check=False).stdout.split()
+        found += [f"ipset {name}" for name in names if name.startswith(IPSET_PREFIXES)]
+    found += [
+        f"cgroup {h / CGROUP_ROOT}" for h in _cgroup_hierarchies() if (h / CGROUP_ROOT).exists()
+    ]
+    found += [f"process {pid}" for pid in _processes_using(paths)]
+    found += [f"directory {d}" for d in (paths.state, paths.run) if d.exists()]
+    return found

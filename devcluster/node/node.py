@@ -91,6 +91,7 @@ class RealNode:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     cluster: ClusterAccess | None = None
+    host_record: dict[str, Any] = field(default_factory=dict)
     _lock_fd: int | None = None
 
     def __post_init__(self) -> None:
@@ -103,7 +104,8 @@ class RealNode:
         host.ensure_prerequisites()
         binaries = binaries or build_binaries()
         self.cluster = cluster
-        self._lock()
+        if self._lock_fd is None:
+            self._lock()
         begin = time.monotonic()
         try:
             problems = host.cleanup(self.paths)
@@ -119,7 +121,7 @@ class RealNode:
         paths = self.paths
         for directory in (paths.state, paths.run, paths.logs, paths.images, paths.cni_conf_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        host.prepare(paths)
+        self.host_record = host.prepare(paths)
         self._write_configs(cluster)
         self._record_owner()
         self._spawn(

@@ -1,0 +1,84 @@
+"""The real node's images and configuration files, without a node: what makes them
+work on this kind of machine and keeps everything on it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from devcluster.images.archive import RootFS, docker_archive
+from devcluster.node import configs
+from devcluster.node.layout import NODE_IP, TEST_RANGE, NodePaths
+
+PATHS = NodePaths(logs=Path("/tmp/logs"), state=Path("/s"), run=Path("/r"))
+
+
+def _members(archive: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def test_an_image_archive_is_what_containerd_imports_and_the_same_every_time() -> None:
+    rootfs = RootFS()
+    rootfs.file("usr/local/bin/tool", b"#!/bin/sh\n", 0o755)
+    rootfs.symlink("bin/sh", "busybox")
+    first = docker_archive("local.invalid/x/tool:1", rootfs, cmd=["/bin/sh"], working_dir="/work")
+    assert first == docker_archive(
+        "local.invalid/x/tool:1", rootfs, cmd=["/bin/sh"], working_dir="/work"
+    )
+    members = _members(first)
+    (manifest,) = json.loads(members["manifest.json"])
+    assert manifest["RepoTags"] == ["local.invalid/x/tool:1"]
+    config = json.loads(members[manifest["Config"]])
+    layer = members["layer.tar"]
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+    assert config["config"]["Cmd"] == ["/bin/sh"]
+    assert config["config"]["WorkingDir"] == "/work"
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        entries = {m.name: m for m in tar.getmembers()}
+    assert entries["usr"].isdir()
+    assert entries["usr/local/bin"].isdir()  # parents are made
+    assert entries["usr/local/bin/tool"].mode == 0o755
+    assert entries["bin/sh"].issym()
+    assert entries["bin/sh"].linkname == "busybox"
+    assert {m.uid for m in entries.values()} == {0}
+    assert {m.mtime for m in entries.values()} == {0}
+
+
+def test_pods_are_neither_masqueraded_nor_routed_off_the_test_range() -> None:
+    bridge = configs.cni_conflist(PATHS)["plugins"][0]
+    assert bridge["type"] == "bridge"
+    assert bridge["ipMasq"] is False
+    assert bridge["ipam"]["routes"] == [{"dst": TEST_RANGE}]
+    assert bridge["ipam"]["dataDir"] == "/s/cni/ipam"
+    assert [p["type"] for p in configs.cni_conflist(PATHS)["plugins"]] == [
+        "bridge",
+        "portmap",
+        "loopback",
+    ]
+
+
+def test_dns_answers_the_cluster_domain_only_and_forwards_nothing() -> None:
+    corefile = configs.corefile(PATHS, "ctx")
+    assert corefile.startswith("cluster.local:53 {")
+    assert "forward" not in corefile
+    assert f"bind {NODE_IP}" in corefile
+    assert ".:53" not in corefile
+
+
+def test_the_runtime_and_kubelet_settings_this_machine_needs() -> None:
+    containerd = configs.containerd_config(PATHS)
+    assert "restrict_oom_score_adj = true" in containerd
+    assert 'address = "/r/containerd.sock"' in containerd
+    assert 'root = "/s/containerd"' in containerd
+    kubelet = configs.kubelet_config(PATHS)
+    assert kubelet["oomScoreAdj"] == 0
+    assert kubelet["failCgroupV1"] is False
+    assert kubelet["cgroupDriver"] == "cgroupfs"
+    assert kubelet["clusterDNS"] == [NODE_IP]
+    assert kubelet["address"] == NODE_IP
+    # a pull of an image the node lacks goes to a proxy that is not there, not to a host
+    assert configs.CONTAINERD_ENV["HTTPS_PROXY"].startswith("http://127.0.0.1:")

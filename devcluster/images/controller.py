@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -80,15 +79,8 @@ class Built:
     reused: bool = False
 
 
-def _run(*args: str, timeout: float = 1800, **kwargs: object) -> str:
-    result = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def _run(*args: str, timeout: float = 1800) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args[:3])} ... failed ({result.returncode}):\n"
@@ -125,8 +117,10 @@ def _context_digest() -> str:
     parts = [(REPO / "Dockerfile").read_bytes()]
     for name in CONTEXT:
         path = REPO / name
-        files = [path] if path.is_file() else sorted(path.rglob("*.py")) + sorted(
-            path.rglob("py.typed")
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(path.rglob("*.py")) + sorted(path.rglob("py.typed"))
         )
         for file in files:
             parts += [str(file.relative_to(REPO)).encode(), file.read_bytes()]

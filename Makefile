@@ -1,5 +1,5 @@
 # One entry point for every job. `make run` and `make test` do all the set-up
-# on a fresh machine: a virtualenv with the package, and the control-plane
+# on a fresh machine: a virtualenv with the package, and the local cluster's
 # binaries (built once per machine from the official Go modules).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,19 +20,27 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-assets:
-	@bash devcluster/build-assets.sh >/dev/null
-	@bash devcluster/build-assets.sh helm >/dev/null
+# The Kubernetes binaries build one after another (they share most packages); KWOK
+# and helm, whose modules share little with them, build beside them.
+KUBE_BINARIES := etcd kube-apiserver kubectl kube-scheduler kube-controller-manager
 
+assets:
+	@bash devcluster/build-assets.sh $(KUBE_BINARIES) >/dev/null & kube=$$!; \
+	bash devcluster/build-assets.sh kwok >/dev/null & kwok=$$!; \
+	bash devcluster/build-assets.sh helm >/dev/null & helm=$$!; \
+	status=0; for pid in $$kube $$kwok $$helm; do wait $$pid || status=1; done; exit $$status
+
+# UP_ARGS: --bare (etcd and kube-apiserver only), --nodes N, --node-cpu, --node-memory,
+# --node-pods (python -m devcluster up --help).
 up: venv assets
-	$(PY) -m devcluster up
+	$(PY) -m devcluster up $(UP_ARGS)
 
 down: venv
 	$(PY) -m devcluster down
 
 # The main job: with no KUBECONFIG, a local control plane is started first.
 run: venv assets
-	@if [ -z "$$KUBECONFIG" ]; then $(PY) -m devcluster up; fi
+	@if [ -z "$$KUBECONFIG" ]; then $(PY) -m devcluster up $(UP_ARGS); fi
 	$(PY) -m devcluster.demo $(RUN_ARGS)
 
 lint: venv

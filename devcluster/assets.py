@@ -1,9 +1,10 @@
-"""Finds the control-plane binaries (kube-apiserver, etcd, kubectl), and helm.
+"""Finds the local cluster's binaries (kube-apiserver, etcd, kubectl, kube-scheduler,
+kube-controller-manager, kwok), and helm.
 
 Lookup order, as envtest's: TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS/<name>,
 /usr/local/kubebuilder/bin/<name>; anything still missing is built once per
 machine from the official Go modules by build-assets.sh into a cache. Helm is
-looked up apart (it is no control-plane binary): $HELM, else built the same way.
+looked up apart (it is no cluster binary): $HELM, else built the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build-assets.sh"
 NAMES = ("kube-apiserver", "etcd", "kubectl")
+SCHEDULING_NAMES = ("kube-scheduler", "kube-controller-manager")
+KWOK_STAGE_CRD = "kwok.x-k8s.io_stages.yaml"
 
 
 def _supplied(name: str) -> Path | None:
@@ -29,16 +32,27 @@ def _supplied(name: str) -> Path | None:
     return None
 
 
-def find_assets() -> dict[str, Path]:
-    """Path of each binary, building the missing ones (minutes, once per machine)."""
-    found = {name: _supplied(name) for name in NAMES}
-    if all(found.values()):
-        return {name: path for name, path in found.items() if path is not None}
+def _build(*args: str) -> Path:
     out = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+        ["bash", str(BUILD_SCRIPT), *args], check=True, stdout=subprocess.PIPE, text=True
     ).stdout.strip()
-    cache = Path(out.splitlines()[-1])
-    return {name: found[name] or cache / name for name in NAMES}
+    return Path(out.splitlines()[-1])
+
+
+def find_assets(names: tuple[str, ...] = NAMES) -> dict[str, Path]:
+    """Path of each binary named, building the missing ones (minutes, once per machine)."""
+    found = {name: _supplied(name) for name in names}
+    missing = [name for name, path in found.items() if path is None]
+    if not missing:
+        return {name: path for name, path in found.items() if path is not None}
+    cache = _build(*missing)
+    return {name: found[name] or cache / name for name in names}
+
+
+def find_kwok() -> tuple[Path, Path]:
+    """The kwok binary and the Stage CRD it needs (the CRD always comes from the cache)."""
+    cache = _build("kwok")
+    return _supplied("kwok") or cache / "kwok", cache / KWOK_STAGE_CRD
 
 
 def find_helm() -> Path:
@@ -46,7 +60,4 @@ def find_helm() -> Path:
     supplied = os.environ.get("HELM", "")
     if supplied and os.access(supplied, os.X_OK):
         return Path(supplied)
-    out = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "helm"], check=True, stdout=subprocess.PIPE, text=True
-    ).stdout.strip()
-    return Path(out.splitlines()[-1])
+    return _build("helm")

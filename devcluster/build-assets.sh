@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Builds the local control plane (kube-apiserver, etcd, kubectl) from the
-# official Go modules, once per machine, into a cache outside the repository.
-# A binary already supplied by TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS or
-# /usr/local/kubebuilder/bin is used as it is and never built.
-# Prints the directory that holds the binaries it built (the cache).
+# Builds the local cluster's binaries from the official Go modules, once per
+# machine, into a cache outside the repository. A binary already supplied by
+# TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS or /usr/local/kubebuilder/bin is used
+# as it is and never built.
+#
+# `build-assets.sh [NAME...]` builds the Kubernetes binaries named (etcd,
+# kube-apiserver, kubectl, kube-scheduler, kube-controller-manager; without a
+# name the first three, the control plane) and prints the directory that holds
+# the ones it built (the cache).
+#
+# `build-assets.sh kwok` builds KWOK and prints its cache directory, which also
+# holds the Stage CRD KWOK needs (kwok.x-k8s.io_stages.yaml, from the module).
 #
 # `build-assets.sh helm` builds helm instead, the same way, and prints the path
 # of the binary; $HELM naming an executable is used as it is and never built.
@@ -36,10 +43,6 @@ if [ "${1:-}" = helm ]; then
   exit 0
 fi
 
-KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
-ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
-assets="$cache_root/k8s/${KUBE_VERSION#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
-
 supplied() { # NAME -> 0 when a binary is supplied from outside
   local name=$1 var
   var="TEST_ASSET_$(echo "$name" | tr 'a-z-' 'A-Z_')"
@@ -48,6 +51,31 @@ supplied() { # NAME -> 0 when a binary is supplied from outside
   [ -x "/usr/local/kubebuilder/bin/$name" ] && return 0
   return 1
 }
+
+if [ "${1:-}" = kwok ]; then
+  KWOK_VERSION=$(module_version kwok sigs.k8s.io/kwok)
+  kwok_dir="$cache_root/kwok/${KWOK_VERSION#v}-$os-$arch"
+  mkdir -p "$kwok_dir"
+  exec 9>"$kwok_dir/.build.lock"
+  flock 9
+  if [ ! -f "$kwok_dir/kwok.x-k8s.io_stages.yaml" ]; then
+    module_dir=$(cd "$here/gomod/kwok" && GOFLAGS=-mod=mod go mod download -json sigs.k8s.io/kwok \
+      | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    install -m 0644 "$module_dir/kustomize/crd/bases/kwok.x-k8s.io_stages.yaml" "$kwok_dir/"
+  fi
+  if ! supplied kwok && [ ! -x "$kwok_dir/kwok" ]; then
+    echo "building kwok $KWOK_VERSION (cached in $kwok_dir; takes minutes the first time)" >&2
+    (cd "$here/gomod/kwok" && go build -p "$(nproc)" -trimpath -ldflags "-s -w -buildid=" \
+        -o "$kwok_dir/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok)
+    mv "$kwok_dir/kwok.tmp" "$kwok_dir/kwok"
+  fi
+  echo "$kwok_dir"
+  exit 0
+fi
+
+KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
+ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
+assets="$cache_root/k8s/${KUBE_VERSION#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
 
 mkdir -p "$assets"
 lock="$assets/.build.lock"
@@ -71,7 +99,14 @@ build() { # NAME MODULE_DIR PACKAGE LDFLAGS
   mv "$assets/$name.tmp" "$assets/$name"
 }
 
-build etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
-build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
-build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+[ $# -gt 0 ] || set -- etcd kube-apiserver kubectl
+for name in "$@"; do
+  case $name in
+    etcd) build etcd etcd go.etcd.io/etcd/server/v3 \
+      "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" ;;
+    kube-apiserver | kubectl | kube-scheduler | kube-controller-manager)
+      build "$name" kube "k8s.io/kubernetes/cmd/$name" "$kube_ldflags" ;;
+    *) echo "build-assets.sh: unknown binary $name" >&2; exit 2 ;;
+  esac
+done
 echo "$assets"

@@ -1,8 +1,10 @@
 """A real local control plane: etcd and kube-apiserver on free loopback ports.
 
-Used by the pytest session fixture, `bench/` and `make up` (python -m
-devcluster). The admin authenticates with a static bearer token;
-the API server signs its own serving certificate, which the kubeconfig trusts.
+The bare plane of the tests that write Pod status themselves (nothing else does:
+no scheduler, no nodes), of `bench/`, and the base of the scheduled cluster
+(devcluster.scheduled) that `make up` starts. The admin authenticates with a static
+bearer token; the API server signs its own serving certificate, which the
+kubeconfig trusts.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from devcluster.node.layout import NODE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
-# In the range reserved for network tests; nothing routes it (there is no kube-proxy).
-SERVICE_CIDR = "198.18.2.0/24"
+# In the range reserved for network tests, beside the real node's (devcluster.node);
+# nothing routes it (there is no kube-proxy).
+SERVICE_CIDR = "198.19.130.0/24"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -77,6 +80,9 @@ class ControlPlane:
     # The real node's kubelet authenticates with it (devcluster.node).
     node_token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_apiserver_args: list[str] = field(default_factory=list)
+    # Off on the bare plane: nothing there creates the `default` ServiceAccount that
+    # the admission plugin requires of every Pod (kube-controller-manager does).
+    service_account_admission: bool = False
     detach: bool = False
     assets: dict[str, Path] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -150,7 +156,11 @@ class ControlPlane:
                 "--authorization-mode=Node,RBAC",
                 "--bind-address=127.0.0.1",
                 f"--cert-dir={certs}",
-                "--disable-admission-plugins=ServiceAccount",
+                *(
+                    []
+                    if self.service_account_admission
+                    else ["--disable-admission-plugins=ServiceAccount"]
+                ),
                 "--enable-admission-plugins=NodeRestriction",
                 # The node's name does not resolve: `kubectl logs` goes to its address.
                 "--kubelet-preferred-address-types=InternalIP",
@@ -188,20 +198,24 @@ class ControlPlane:
             proc.kill()
             proc.wait()
 
+    def log_path(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
     def _wait(self, name: str, ready: Callable[[], bool]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         proc = self.procs[name]
+        log = self.log_path(name)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"{name} exited with {proc.returncode}:\n"
-                    + _log_tail(self.workdir / f"{name}.log")
+                    f"{name} exited with {proc.returncode} while starting; its log is {log}:\n"
+                    + _log_tail(log)
                 )
             if ready():
                 return
             time.sleep(0.1)
         raise RuntimeError(
-            f"{name} not ready after {START_TIMEOUT}s:\n" + _log_tail(self.workdir / f"{name}.log")
+            f"{name} not ready after {START_TIMEOUT}s; its log is {log}:\n" + _log_tail(log)
         )
 
     def _http_ok(self, url: str, tls: bool = False) -> bool:

@@ -1,5 +1,7 @@
-"""Shared fixtures: one real control plane for the whole test session, a fresh
-namespace per test, and a check that no test leaves an asyncio task behind."""
+"""Shared fixtures: one real control plane for the whole test session (the bare plane:
+no scheduler, no nodes, so tests write Pod status themselves), a fresh namespace per
+test, and a check that no test leaves an asyncio task behind. tests/scheduled/ has
+the scheduled cluster."""
 
 from __future__ import annotations
 
@@ -18,13 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 SEED_DOC = REPO / "tests" / "fixtures" / "AppImage.md"
 
-_planes: list[ControlPlane] = []
+_planes: dict[str, ControlPlane] = {}
+
+
+def register_plane(plane: ControlPlane, fixture: str = "scheduled_cluster") -> None:
+    """Makes a failing test that used `fixture` show the tails of that plane's logs."""
+    _planes[fixture] = plane
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     plane = ControlPlane(tmp_path_factory.mktemp("controlplane"))
-    _planes.append(plane)
+    register_plane(plane, "control_plane")
     try:
         plane.start()
         yield plane
@@ -68,9 +75,13 @@ async def no_leaked_asyncio_tasks() -> AsyncIterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
-    if report.failed and _planes and "control_plane" in getattr(item, "fixturenames", ()):
-        for name in ("kube-apiserver", "etcd"):
-            log = _planes[0].workdir / f"{name}.log"
+    if not report.failed:
+        return report
+    for fixture, plane in _planes.items():
+        if fixture not in getattr(item, "fixturenames", ()):
+            continue
+        for name in plane.procs:
+            log = plane.log_path(name)
             if log.exists():
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
                 report.sections.append((f"{name} log (last 30 lines)", tail))

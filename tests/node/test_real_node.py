@@ -9,7 +9,7 @@ import signal
 
 from devcluster.cluster import ControlPlane
 from devcluster.node import host
-from devcluster.node.layout import NODE_IP, NODE_NAME, TEST_RANGE
+from devcluster.node.layout import NODE_IP, NODE_NAME, NODE_RANGE
 from devcluster.node.node import RealNode, access
 from tests.node.conftest import NodeCluster, unique
 from tests.reconciler.conftest import wait_for
@@ -33,7 +33,7 @@ async def test_pods_reach_only_the_test_range_and_dns_answers_only_cluster_names
     )
     routes, resolver, lookup, connect = node_cluster.logs(namespace, "look").split("---\n")
     destinations = {line.split()[0] for line in routes.splitlines() if line.strip()}
-    assert TEST_RANGE in destinations
+    assert NODE_RANGE in destinations
     assert "default" not in destinations
     assert f"nameserver {NODE_IP}" in resolver
     assert lookup.strip().endswith("rc=1"), lookup

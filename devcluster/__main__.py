@@ -18,6 +18,7 @@ from pathlib import Path
 
 from devcluster.cluster import REPO, ControlPlane
 from devcluster.node import local as real_node
+from devcluster.node.layout import NODE_NAME
 from devcluster.scheduled import COMPONENTS, NodePool, ScheduledCluster
 
 DEFAULT_DIR = REPO / ".local"
@@ -59,7 +60,7 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
             print(f"already up; KUBECONFIG={workdir / 'kubeconfig'}")
             _describe(plane_dir)
             if real_node.is_up(workdir):
-                print(f"real node {real_node.NODE_NAME} up")
+                print(f"real node {NODE_NAME} up")
             return
         print("up with other components; restarting")
     down(workdir, quiet=True)

@@ -26,10 +26,10 @@ from devcluster.node.layout import (
     KUBELET_HEALTHZ_PORT,
     KUBELET_PORT,
     NODE_IP,
+    NODE_RANGE,
     POD_BRIDGE,
     POD_GATEWAY,
     POD_SUBNET,
-    NODE_RANGE,
     NodePaths,
 )
 

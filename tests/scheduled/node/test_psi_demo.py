@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 
-from tests.node.conftest import NodeCluster, psi_demo, result_line
 from tests.reconciler.conftest import RunController, wait_for
+from tests.scheduled.node.conftest import NodeCluster, psi_demo, result_line
 
 
 async def test_the_demo_task_succeeds_and_both_parties_find_the_intersection(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller(keep_finished=True)  # the pods' logs are the result
+    await run_scheduled_controller(keep_finished=True)  # the pods' logs are the result
     home, alice, bob = node_cluster.domains(3)
     cluster = node_cluster.cluster
     cluster.kubectl_apply(psi_demo("appimage.yaml"))

@@ -161,7 +161,9 @@ class ControlPlane:
                     if self.service_account_admission
                     else ["--disable-admission-plugins=ServiceAccount"]
                 ),
-                "--enable-admission-plugins=NodeRestriction",
+                # PodTolerationRestriction: a namespace's annotation may give its pods
+                # the toleration of the real node's taint (devcluster.node.layout).
+                "--enable-admission-plugins=NodeRestriction,PodTolerationRestriction",
                 # The node's name does not resolve: `kubectl logs` goes to its address.
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--etcd-servers={self.etcd_url}",

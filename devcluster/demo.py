@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devcluster import psi_demo
 from devcluster.assets import find_assets
 from devcluster.cluster import CRD_DIR, REPO
 
@@ -191,6 +192,7 @@ def main() -> int:
         print("\nobjects the tasks left behind:")
         print("\n".join(_left_behind(kubectl)))
         print()
+        print("\n".join(psi_demo.run(Path(kubectl.binary), kubeconfig)), end="\n\n")
         if done:
             print(
                 "Both tasks Succeeded and were cleaned up: their Pods and ConfigMaps are deleted "

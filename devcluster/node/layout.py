@@ -14,6 +14,16 @@ from pathlib import Path
 
 NODE_NAME = "real-node"
 NODE_LABEL = "kuscia-reconciler/real-node"  # "true" on the real node, for nodeAffinity
+# The node is tainted with NODE_LABEL=true:NoSchedule, so that pods meant for the
+# simulated nodes (whose images it does not have) stay off it. An AppImage cannot
+# give its pods tolerations; a namespace with this annotation gives them to every pod
+# made in it (the API server's PodTolerationRestriction admission plugin).
+NODE_TAINT = f"{NODE_LABEL}=true:NoSchedule"
+TOLERATING_NAMESPACE_ANNOTATIONS = {
+    "scheduler.alpha.kubernetes.io/defaultTolerations": (
+        f'[{{"key": "{NODE_LABEL}", "operator": "Exists", "effect": "NoSchedule"}}]'
+    )
+}
 NODE_RANGE = "198.19.128.0/17"
 NODE_IP = "198.19.128.2"
 NODE_BRIDGE = "kr-node0"  # holds NODE_IP; has no ports

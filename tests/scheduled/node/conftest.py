@@ -18,10 +18,10 @@ from devcluster.cluster import REPO
 from devcluster.images.node_images import DEMO_IMAGE_NAME, DEMO_IMAGE_TAG
 from devcluster.node import host
 from devcluster.node.host import NodeUnavailable
-from devcluster.node.layout import NODE_LABEL, NODE_NAME
+from devcluster.node.layout import NODE_LABEL, NODE_NAME, TOLERATING_NAMESPACE_ANNOTATIONS
 from devcluster.node.node import RealNode, access
 from devcluster.scheduled import ScheduledCluster
-from tests.scheduled.conftest import ScheduledHelpers
+from tests.scheduled.conftest import DOMAIN_LABELS, ScheduledHelpers
 
 PSI_DEMO = REPO / "examples" / "psi-demo"
 ON_REAL_NODE = {
@@ -91,8 +91,22 @@ class NodeCluster:
         self.cluster = base
 
     def domains(self, count: int) -> list[str]:
-        """Namespaces labelled as Kuscia domains, ready for pods."""
-        return self.cluster.parties(count)
+        """Namespaces labelled as Kuscia domains whose pods may run on the real node,
+        ready for pods (their `default` ServiceAccount exists)."""
+        names = [unique("d") for _ in range(count)]
+        for name in names:
+            metadata = {
+                "name": name,
+                "labels": DOMAIN_LABELS,
+                "annotations": TOLERATING_NAMESPACE_ANNOTATIONS,
+            }
+            self.cluster.kubectl_apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+            )
+            self.cluster.created.append(name)
+        for name in names:
+            self.cluster.plane.wait_for_service_account(name)
+        return names
 
     def phase(self, namespace: str, task: str) -> str:
         found = self.cluster.get("kusciatask", task, namespace)

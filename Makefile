@@ -29,6 +29,9 @@ assets:
 	bash devcluster/build-assets.sh kwok >/dev/null & kwok=$$!; \
 	bash devcluster/build-assets.sh helm >/dev/null & helm=$$!; \
 	status=0; for pid in $$kube $$kwok $$helm; do wait $$pid || status=1; done; exit $$status
+	@# The real node's programs (kubelet, CoreDNS, kube-router, ...), where it can run.
+	@if [ "$$(id -u)" = 0 ] && [ "$${KUSCIA_REAL_NODE:-1}" != 0 ]; then \
+		bash devcluster/build-node.sh >/dev/null; fi
 
 # UP_ARGS: --bare (etcd and kube-apiserver only), --nodes N, --node-cpu, --node-memory,
 # --node-pods (python -m devcluster up --help).

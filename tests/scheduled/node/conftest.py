@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +42,8 @@ LOCK_WAIT = 900.0
 def real_node(
     scheduled_cluster: ScheduledCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealNode]:
+    if os.environ.get("KUSCIA_REAL_NODE", "1") == "0":
+        pytest.skip("no real node: KUSCIA_REAL_NODE=0")
     try:
         host.ensure_prerequisites()
     except NodeUnavailable as reason:

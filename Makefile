@@ -29,6 +29,9 @@ assets:
 	bash devcluster/build-assets.sh kwok >/dev/null & kwok=$$!; \
 	bash devcluster/build-assets.sh helm >/dev/null & helm=$$!; \
 	status=0; for pid in $$kube $$kwok $$helm; do wait $$pid || status=1; done; exit $$status
+	@# The real node's programs (kubelet, CoreDNS, kube-router, ...), where it can run.
+	@if [ "$$(id -u)" = 0 ] && [ "$${KUSCIA_REAL_NODE:-1}" != 0 ]; then \
+		bash devcluster/build-node.sh >/dev/null; fi
 
 # The controller's image from the Dockerfile (buildah, onto a Debian base made here),
 # imported into the real node's containerd when one runs (IMAGE_ARGS=--tag TAG).
@@ -37,7 +40,6 @@ image: venv
 
 # UP_ARGS: --bare (etcd and kube-apiserver only), --nodes N, --node-cpu, --node-memory,
 # --node-pods (python -m devcluster up --help).
-
 up: venv assets
 	$(PY) -m devcluster up $(UP_ARGS)
 

@@ -2,7 +2,8 @@
 cluster that `make up`, `make down` and `make run` use. Both verbs are idempotent.
 
 `up` starts the scheduled cluster (etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, KWOK and its nodes); `--bare` only etcd and kube-apiserver.
+kube-scheduler, KWOK and its nodes) and, where the machine can run it, the real node
+(devcluster.node); `--bare` only etcd and kube-apiserver.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from devcluster.cluster import REPO, ControlPlane
 from devcluster.node import local as real_node
+from devcluster.node.layout import NODE_NAME
 from devcluster.scheduled import COMPONENTS, NodePool, ScheduledCluster
 
 DEFAULT_DIR = REPO / ".local"
@@ -57,6 +59,8 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
         if _started(plane_dir) == wanted:
             print(f"already up; KUBECONFIG={workdir / 'kubeconfig'}")
             _describe(plane_dir)
+            if real_node.is_up(workdir):
+                print(f"real node {NODE_NAME} up")
             return
         print("up with other components; restarting")
     down(workdir, quiet=True)
@@ -82,7 +86,7 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
             f"nodes: {nodes.count} simulated by kwok ({', '.join(nodes.names())}), each "
             f"cpu {nodes.cpu}, memory {nodes.memory}, pods {nodes.pods}"
         )
-    real_node.up(workdir, plane)
+        real_node.up(workdir, plane)
 
 
 def _ports(plane: ControlPlane) -> str:

@@ -28,8 +28,9 @@ from devcluster.node.layout import NODE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
-# In the range reserved for network tests; nothing routes it (there is no kube-proxy).
-SERVICE_CIDR = "198.18.2.0/24"
+# In the range reserved for network tests, beside the real node's (devcluster.node);
+# nothing routes it (there is no kube-proxy).
+SERVICE_CIDR = "198.19.130.0/24"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -160,7 +161,9 @@ class ControlPlane:
                     if self.service_account_admission
                     else ["--disable-admission-plugins=ServiceAccount"]
                 ),
-                "--enable-admission-plugins=NodeRestriction",
+                # PodTolerationRestriction: a namespace's annotation may give its pods
+                # the toleration of the real node's taint (devcluster.node.layout).
+                "--enable-admission-plugins=NodeRestriction,PodTolerationRestriction",
                 # The node's name does not resolve: `kubectl logs` goes to its address.
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--etcd-servers={self.etcd_url}",

@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 
 from devcluster.cluster import REPO
-from devcluster.node.layout import NODE_NAME
+from devcluster.node.layout import NODE_NAME, TOLERATING_NAMESPACE_ANNOTATIONS
 
 EXAMPLE = REPO / "examples" / "psi-demo"
-HOME = "cross-domain"
 DOMAIN_LABELS = {"kuscia.secretflow/domain": "true"}
 TIMEOUT = 240.0
 
@@ -75,16 +74,21 @@ def run(kubectl_binary: Path, kubeconfig: str) -> list[str]:
         return ["PSI demo: not run, there is no real node (`make up` says why)"]
     task: dict[str, Any] = yaml.safe_load((EXAMPLE / "task.yaml").read_text())
     parties = [p["domainID"] for p in task["spec"]["parties"]]
-    name = task["metadata"]["name"]
-    for namespace in (HOME, *parties):
-        body = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": DOMAIN_LABELS},
-        }
+    name, home = task["metadata"]["name"], task["metadata"]["namespace"]
+    for namespace in (home, *parties):
+        metadata: dict[str, Any] = {"name": namespace}
+        if namespace in parties:
+            metadata |= {"labels": DOMAIN_LABELS, "annotations": TOLERATING_NAMESPACE_ANNOTATIONS}
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
         kubectl.run("apply", "--server-side", "-f", "-", stdin=json.dumps(body))
     # A task of an earlier run has finished: the demo runs a fresh one.
-    kubectl.run("delete", "kusciatask", name, "-n", HOME, "--ignore-not-found", "--timeout=60s")
+    kubectl.run("delete", "kusciatask", name, "-n", home, "--ignore-not-found", "--timeout=60s")
+    accounts_deadline = time.monotonic() + 60
+    for namespace in parties:  # pod admission wants the `default` ServiceAccount
+        while not kubectl.json("get", "serviceaccount", "default", "-n", namespace):
+            if time.monotonic() > accounts_deadline:
+                return [f"PSI demo: not run, no ServiceAccount default in {namespace}"]
+            time.sleep(0.2)
     kubectl.run("apply", "--server-side", "-f", str(EXAMPLE / "appimage.yaml"))
     started = time.monotonic()
     deadline = started + TIMEOUT
@@ -94,14 +98,14 @@ def run(kubectl_binary: Path, kubeconfig: str) -> list[str]:
         follower.start()
     phase = ""
     while time.monotonic() < deadline and phase not in ("Succeeded", "Failed"):
-        found = kubectl.json("get", "kusciatask", name, "-n", HOME) or {}
+        found = kubectl.json("get", "kusciatask", name, "-n", home) or {}
         phase = (found.get("status") or {}).get("phase", "")
         time.sleep(0.2)
     took = time.monotonic() - started
     for follower in followers:
         follower.join(timeout=max(0.0, deadline - time.monotonic()))
     lines = [
-        f"PSI demo: task {HOME}/{name} {phase or 'not finished'} {took:.1f}s after it was created"
+        f"PSI demo: task {home}/{name} {phase or 'not finished'} {took:.1f}s after it was created"
     ]
     lines += [f"  {f.namespace}: intersection {_intersection(f.text)}" for f in followers]
     return lines

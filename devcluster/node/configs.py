@@ -6,7 +6,7 @@ What this machine needs, and why:
   clamps (`restrict_oom_score_adj`) and the kubelet asks for 0 (`oomScoreAdj`);
 - the cgroup v1 hierarchy: the kubelet runs on it only with `failCgroupV1: false`,
   and containerd 1.6 cannot report its cgroup driver, so `cgroupDriver` is set;
-- nothing leaves the machine: no masquerading, pod routes only to the test range,
+- nothing leaves the machine: no masquerading, pod routes only to the node's range,
   DNS answers `cluster.local` and forwards nothing, and a registry pull goes to a
   proxy that does not exist instead of resolving any host.
 """
@@ -26,10 +26,10 @@ from devcluster.node.layout import (
     KUBELET_HEALTHZ_PORT,
     KUBELET_PORT,
     NODE_IP,
+    NODE_RANGE,
     POD_BRIDGE,
     POD_GATEWAY,
     POD_SUBNET,
-    TEST_RANGE,
     NodePaths,
 )
 
@@ -96,8 +96,8 @@ def cni_conflist(paths: NodePaths) -> dict[str, Any]:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
-                    # Only the test range is routed: a pod has no way off the machine.
-                    "routes": [{"dst": TEST_RANGE}],
+                    # Only the node's range is routed: a pod has no way off the machine.
+                    "routes": [{"dst": NODE_RANGE}],
                     "dataDir": str(paths.cni_ipam_dir),
                 },
             },

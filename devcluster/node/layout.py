@@ -2,8 +2,9 @@
 
 One real node per machine: the kubelet's port, DNS on the node address, the
 bridges and the cgroup root are machine-wide, so the names are fixed and a lock
-guards them. Every address is in 198.18.0.0/15 (reserved for network tests) and
-exists only on the bridges made here.
+guards them. Every address is in NODE_RANGE, the upper half of 198.19.0.0/16
+(198.18.0.0/15 is reserved for network tests; the simulated nodes and their pods
+take their addresses from the rest of it), and exists only on the bridges made here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from pathlib import Path
 
 NODE_NAME = "real-node"
 NODE_LABEL = "kuscia-reconciler/real-node"  # "true" on the real node, for nodeAffinity
-TEST_RANGE = "198.18.0.0/15"
-NODE_IP = "198.18.0.2"
+# The node is tainted with NODE_LABEL=true:NoSchedule, so that pods meant for the
+# simulated nodes (whose images it does not have) stay off it. An AppImage cannot
+# give its pods tolerations; a namespace with this annotation gives them to every pod
+# made in it (the API server's PodTolerationRestriction admission plugin).
+NODE_TAINT = f"{NODE_LABEL}=true:NoSchedule"
+TOLERATING_NAMESPACE_ANNOTATIONS = {
+    "scheduler.alpha.kubernetes.io/defaultTolerations": (
+        f'[{{"key": "{NODE_LABEL}", "operator": "Exists", "effect": "NoSchedule"}}]'
+    )
+}
+NODE_RANGE = "198.19.128.0/17"
+NODE_IP = "198.19.128.2"
 NODE_BRIDGE = "kr-node0"  # holds NODE_IP; has no ports
 POD_BRIDGE = "kr-pods0"  # the CNI bridge
-POD_SUBNET = "198.18.1.0/24"
-POD_GATEWAY = "198.18.1.1"
+POD_SUBNET = "198.19.129.0/24"
+POD_GATEWAY = "198.19.129.1"
 CNI_NETWORK = "kuscia-reconciler"
 CGROUP_ROOT = "kuscia-reconciler-node"
 KUBELET_PORT = 10250

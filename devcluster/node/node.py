@@ -32,6 +32,7 @@ from devcluster.node.layout import (
     NODE_IP,
     NODE_LABEL,
     NODE_NAME,
+    NODE_TAINT,
     NodePaths,
 )
 
@@ -145,6 +146,7 @@ class RealNode:
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={NODE_IP}",
                 f"--node-labels={NODE_LABEL}=true",
+                f"--register-with-taints={NODE_TAINT}",
                 "--v=1",
             ],
         )

@@ -1,11 +1,13 @@
-"""Fixtures for the tests on the real node: the node joined to the session's control
-plane for this package (skipped, with the reason, where the machine cannot run it),
-and helpers to run a task on it and look inside its pods."""
+"""Fixtures for the tests on the real node: the node joined to the scheduled cluster
+for this package (skipped, with the reason, where the machine cannot run it), and
+helpers to run a task on it and look inside its pods. Its pods are placed on it by
+nodeAffinity (the simulated nodes do not have the images)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,16 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from devcluster.cluster import REPO, ControlPlane
+from devcluster.cluster import REPO
 from devcluster.images.node_images import DEMO_IMAGE_NAME, DEMO_IMAGE_TAG
 from devcluster.node import host
 from devcluster.node.host import NodeUnavailable
-from devcluster.node.layout import NODE_LABEL, NODE_NAME
+from devcluster.node.layout import NODE_LABEL, NODE_NAME, TOLERATING_NAMESPACE_ANNOTATIONS
 from devcluster.node.node import RealNode, access
-from tests.reconciler.conftest import Cluster, cluster, run_controller  # noqa: F401 - fixtures
+from devcluster.scheduled import ScheduledCluster
+from tests.scheduled.conftest import DOMAIN_LABELS, ScheduledHelpers
 
 PSI_DEMO = REPO / "examples" / "psi-demo"
-DOMAIN_LABELS = {"kuscia.secretflow/domain": "true"}
 ON_REAL_NODE = {
     "nodeAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -38,15 +40,17 @@ LOCK_WAIT = 900.0
 
 @pytest.fixture(scope="package")
 def real_node(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+    scheduled_cluster: ScheduledCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealNode]:
+    if os.environ.get("KUSCIA_REAL_NODE", "1") == "0":
+        pytest.skip("no real node: KUSCIA_REAL_NODE=0")
     try:
         host.ensure_prerequisites()
     except NodeUnavailable as reason:
         pytest.skip(f"no real node on this machine: {reason}")
     node = RealNode(logs=tmp_path_factory.mktemp("real-node"), lock_wait=LOCK_WAIT)
     try:
-        node.start(access(control_plane))
+        node.start(access(scheduled_cluster))
     except NodeUnavailable as reason:
         pytest.skip(f"no real node on this machine: {reason}")
     yield node
@@ -86,11 +90,26 @@ def unique(prefix: str) -> str:
 class NodeCluster:
     """Cluster helpers for pods that really run."""
 
-    def __init__(self, base: Cluster) -> None:
+    def __init__(self, base: ScheduledHelpers) -> None:
         self.cluster = base
 
     def domains(self, count: int) -> list[str]:
-        return self.cluster.namespaces(count, labels=DOMAIN_LABELS)
+        """Namespaces labelled as Kuscia domains whose pods may run on the real node,
+        ready for pods (their `default` ServiceAccount exists)."""
+        names = [unique("d") for _ in range(count)]
+        for name in names:
+            metadata = {
+                "name": name,
+                "labels": DOMAIN_LABELS,
+                "annotations": TOLERATING_NAMESPACE_ANNOTATIONS,
+            }
+            self.cluster.kubectl_apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+            )
+            self.cluster.created.append(name)
+        for name in names:
+            self.cluster.plane.wait_for_service_account(name)
+        return names
 
     def phase(self, namespace: str, task: str) -> str:
         found = self.cluster.get("kusciatask", task, namespace)
@@ -145,8 +164,8 @@ class NodeCluster:
 
 
 @pytest.fixture
-def node_cluster(real_node: RealNode, cluster: Cluster) -> NodeCluster:  # noqa: F811
-    return NodeCluster(cluster)
+def node_cluster(real_node: RealNode, scheduled: ScheduledHelpers) -> NodeCluster:
+    return NodeCluster(scheduled)
 
 
 def result_line(log: str, tag: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.node.conftest import NodeCluster, app_image, unique
 from tests.reconciler.conftest import RunController, wait_for
+from tests.scheduled.node.conftest import NodeCluster, app_image, unique
 
 SERVE = (
     "mkdir -p /www && echo ingress-ok > /www/index.html && "
@@ -79,9 +79,9 @@ async def _running(node_cluster: NodeCluster, *pods: tuple[str, str]) -> None:
 
 
 async def test_cluster_domain_and_local_ports_admit_whom_spec_says(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller()
+    await run_scheduled_controller()
     cluster = node_cluster.cluster
     home, alice, bob, stranger = node_cluster.domains(4)
     image = unique("ingress")
@@ -121,9 +121,9 @@ async def test_cluster_domain_and_local_ports_admit_whom_spec_says(
 
 
 async def test_a_port_open_to_role_client_refuses_the_other_roles(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller()
+    await run_scheduled_controller()
     cluster = node_cluster.cluster
     home, server, client, observer = node_cluster.domains(4)
     image = unique("roles")

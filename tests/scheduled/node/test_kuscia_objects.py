@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from devcluster.images.node_images import DEMO_IMAGE_NAME, DEMO_IMAGE_TAG
-from tests.node.conftest import ON_REAL_NODE, NodeCluster, app_image, result_line, unique
 from tests.reconciler.conftest import RunController, example, wait_for
+from tests.scheduled.node.conftest import ON_REAL_NODE, NodeCluster, app_image, result_line, unique
 
 
 def _finished(node_cluster: NodeCluster, namespace: str, task: str) -> bool:
@@ -16,11 +16,11 @@ def _finished(node_cluster: NodeCluster, namespace: str, task: str) -> bool:
 
 
 async def test_the_seed_layout_mounts_the_config_where_a_program_reads_and_parses_it(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
     """secretflow-image as the seed has it (mountPath ./kuscia/task-config.conf relative
     to workingDir /work), only the image is the demo's and its command parses the file."""
-    await run_controller(keep_finished=True)
+    await run_scheduled_controller(keep_finished=True)
     cluster = node_cluster.cluster
     home, alice, bob = node_cluster.domains(3)
     image = example("secretflow-image.yaml")
@@ -56,9 +56,9 @@ async def test_the_seed_layout_mounts_the_config_where_a_program_reads_and_parse
 
 
 async def test_a_readiness_probe_on_a_named_port_passes(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller()
+    await run_scheduled_controller()
     cluster = node_cluster.cluster
     home, party = node_cluster.domains(2)
     name = unique("probed")
@@ -98,9 +98,9 @@ async def test_a_readiness_probe_on_a_named_port_passes(
 
 
 async def test_an_image_the_node_does_not_have_shows_the_runtimes_image_error(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller()
+    await run_scheduled_controller()
     cluster = node_cluster.cluster
     home, party = node_cluster.domains(2)
     name = unique("absent")
@@ -146,9 +146,9 @@ async def test_an_image_the_node_does_not_have_shows_the_runtimes_image_error(
 
 
 async def test_a_container_that_exits_3_fails_the_task_with_its_message(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller()
+    await run_scheduled_controller()
     cluster = node_cluster.cluster
     home, party = node_cluster.domains(2)
     name = unique("exits")

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 
-from tests.node.conftest import NodeCluster, psi_demo, result_line
 from tests.reconciler.conftest import RunController, wait_for
+from tests.scheduled.node.conftest import NodeCluster, psi_demo, result_line
 
 
 async def test_the_demo_task_succeeds_and_both_parties_find_the_intersection(
-    node_cluster: NodeCluster, run_controller: RunController
+    node_cluster: NodeCluster, run_scheduled_controller: RunController
 ) -> None:
-    await run_controller(keep_finished=True)  # the pods' logs are the result
+    await run_scheduled_controller(keep_finished=True)  # the pods' logs are the result
     home, alice, bob = node_cluster.domains(3)
     cluster = node_cluster.cluster
     cluster.kubectl_apply(psi_demo("appimage.yaml"))
@@ -26,7 +26,7 @@ async def test_the_demo_task_succeeds_and_both_parties_find_the_intersection(
     ]
     sets = json.loads(task["spec"]["taskInputConfig"])["psi_inputs"]
     task["spec"]["taskInputConfig"] = json.dumps(
-        {"psi_inputs": {alice: sets["alice"], bob: sets["bob"]}}
+        {"psi_inputs": {alice: sets["psi-alice"], bob: sets["psi-bob"]}}
     )
     cluster.kubectl_apply(task)
 
@@ -35,7 +35,7 @@ async def test_the_demo_task_succeeds_and_both_parties_find_the_intersection(
     )
     status = node_cluster.status(home, "psi-demo")
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
-    expected = sorted(set(sets["alice"]) & set(sets["bob"]))
+    expected = sorted(set(sets["psi-alice"]) & set(sets["psi-bob"]))
     for party, peer in ((alice, bob), (bob, alice)):
         result = result_line(node_cluster.logs(party, "psi-demo-0"), "PSI_RESULT")
         assert result == {"party": party, "peer": peer, "intersection": expected}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import signal
 
-from devcluster.cluster import ControlPlane
 from devcluster.node import host
-from devcluster.node.layout import NODE_IP, NODE_NAME, TEST_RANGE
+from devcluster.node.layout import NODE_IP, NODE_NAME, NODE_RANGE
 from devcluster.node.node import RealNode, access
-from tests.node.conftest import NodeCluster, unique
+from devcluster.scheduled import ScheduledCluster
 from tests.reconciler.conftest import wait_for
+from tests.scheduled.node.conftest import NodeCluster, unique
 
 # routes; resolver; a name outside the cluster; the machine's own gateway
 LOOK_AROUND = (
@@ -33,7 +33,7 @@ async def test_pods_reach_only_the_test_range_and_dns_answers_only_cluster_names
     )
     routes, resolver, lookup, connect = node_cluster.logs(namespace, "look").split("---\n")
     destinations = {line.split()[0] for line in routes.splitlines() if line.strip()}
-    assert TEST_RANGE in destinations
+    assert NODE_RANGE in destinations
     assert "default" not in destinations
     assert f"nameserver {NODE_IP}" in resolver
     assert lookup.strip().endswith("rc=1"), lookup
@@ -42,7 +42,7 @@ async def test_pods_reach_only_the_test_range_and_dns_answers_only_cluster_names
 
 
 async def test_a_node_whose_processes_died_is_cleaned_up_and_comes_back(
-    node_cluster: NodeCluster, real_node: RealNode, control_plane: ControlPlane
+    node_cluster: NodeCluster, real_node: RealNode, scheduled_cluster: ScheduledCluster
 ) -> None:
     (namespace,) = node_cluster.domains(1)
     node_cluster.plain_pod(namespace, "before", "exec sleep 3600")
@@ -56,7 +56,7 @@ async def test_a_node_whose_processes_died_is_cleaned_up_and_comes_back(
     left = host.leftovers(real_node.paths)
     assert any(item.startswith("mount") for item in left), left
 
-    real_node.start(access(control_plane))
+    real_node.start(access(scheduled_cluster))
     assert not containers & set(host.cgroup_processes()), "the old containers were killed"
     after = unique("after")
     node_cluster.plain_pod(namespace, after, "echo back")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devcluster.images.archive import RootFS, docker_archive
 from devcluster.node import configs
-from devcluster.node.layout import NODE_IP, TEST_RANGE, NodePaths
+from devcluster.node.layout import NODE_IP, NODE_RANGE, NodePaths
 
 PATHS = NodePaths(logs=Path("/tmp/logs"), state=Path("/s"), run=Path("/r"))
 
@@ -52,7 +52,7 @@ def test_pods_are_neither_masqueraded_nor_routed_off_the_test_range() -> None:
     bridge = configs.cni_conflist(PATHS)["plugins"][0]
     assert bridge["type"] == "bridge"
     assert bridge["ipMasq"] is False
-    assert bridge["ipam"]["routes"] == [{"dst": TEST_RANGE}]
+    assert bridge["ipam"]["routes"] == [{"dst": NODE_RANGE}]
     assert bridge["ipam"]["dataDir"] == "/s/cni/ipam"
     assert [p["type"] for p in configs.cni_conflist(PATHS)["plugins"]] == [
         "bridge",

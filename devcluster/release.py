@@ -9,7 +9,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,20 @@ class Release:
     def image_values(reference: str) -> list[str]:
         repository, _, tag = reference.rpartition(":")
         return [f"image.repository={repository}", f"image.tag={tag}"]
+
+    def create_namespace(self, annotations: Mapping[str, str]) -> None:
+        """The release's namespace, made before the install when it needs annotations
+        (on the local cluster: the toleration of the real node's taint)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": self.namespace, "annotations": dict(annotations)},
+        }
+        subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", "apply", "--server-side",
+             "-f", "-"],
+            input=json.dumps(body), capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
 
     def install(self, reference: str, sets: Sequence[str] = ()) -> str:
         """`helm install` with the chart's defaults, the image and `sets`; returns NOTES."""

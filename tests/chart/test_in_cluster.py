@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import tarfile
 import time
@@ -31,12 +32,12 @@ from devcluster.images import controller as image
 from devcluster.images.controller import Built, ImageUnavailable
 from devcluster.node import host
 from devcluster.node.host import NodeUnavailable
-from devcluster.node.layout import NODE_NAME
+from devcluster.node.layout import NODE_NAME, TOLERATING_NAMESPACE_ANNOTATIONS
 from devcluster.node.node import RealNode, access
 from devcluster.release import INSTANCE_LABEL, Release
 from devcluster.scheduled import NodePool, ScheduledCluster
 from tests.conftest import register_plane
-from tests.node.conftest import result_line
+from tests.scheduled.node.conftest import result_line
 
 PSI_DEMO = REPO / "examples" / "psi-demo"
 DOMAIN_LABELS = {"kuscia.secretflow/domain": "true"}
@@ -120,6 +121,8 @@ def _images() -> tuple[Built, Built]:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    if os.environ.get("KUSCIA_REAL_NODE", "1") == "0":
+        pytest.skip("no real node: KUSCIA_REAL_NODE=0")
     try:
         host.ensure_prerequisites()
     except NodeUnavailable as reason:
@@ -145,6 +148,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 
 @pytest.fixture(scope="module")
 def installed(deployed: Deployed) -> Deployed:
+    # The real node is tainted; a namespace so annotated gives its pods the toleration.
+    deployed.release.create_namespace(TOLERATING_NAMESPACE_ANNOTATIONS)
     deployed.release.install(deployed.built.reference)
     deployed.release.rollout()
     return deployed
@@ -160,7 +165,11 @@ def _demo_task(deployed: Deployed, *, gated: bool) -> DemoTask:
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": DOMAIN_LABELS},
+                "metadata": {
+                    "name": namespace,
+                    "labels": DOMAIN_LABELS,
+                    "annotations": TOLERATING_NAMESPACE_ANNOTATIONS,
+                },
             }
         )
         deployed.plane.wait_for_service_account(namespace)

@@ -9,6 +9,7 @@ whatever an earlier run left is removed; stopping removes everything again.
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import ssl
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from devcluster.node import configs, host
 from devcluster.node.host import NodeUnavailable, run
 from devcluster.node.layout import (
     LOCK_FILE,
+    NODE_BRIDGE,
     NODE_IP,
     NODE_LABEL,
     NODE_NAME,
@@ -40,7 +43,7 @@ BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "build-node.sh"
 CONTEXT = "devcluster"
 START_TIMEOUT = float(os.environ.get("KUSCIA_NODE_START_TIMEOUT", "120"))
 # stop order: the firewall and the kubelet before the runtime under them
-PROCESSES = ("kube-router", "kubelet", "coredns", "containerd")
+PROCESSES = ("kube-router", "kubelet", "coredns", "api-forwarder", "containerd")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class RealNode:
         self._wait("containerd", self._containerd_up)
         self._import_images(binaries)
         self.timings["containerd"] = time.monotonic() - begin
+        self._forward_kubernetes_service(cluster)
         self._spawn("coredns", [str(binaries / "coredns"), "-conf", str(paths.corefile)])
         self._wait("coredns", _dns_answers)
         self._spawn(
@@ -170,6 +174,25 @@ class RealNode:
         )
         self._wait("kube-router", _firewall_installed)
         self._record_owner()
+
+    def _forward_kubernetes_service(self, cluster: ClusterAccess) -> None:
+        """The `kubernetes` Service for the node's pods, as kube-proxy would give it
+        (there is none): its ClusterIP, an address on the node bridge, port 443,
+        forwarded to the API server on loopback. In-cluster clients (the chart's
+        controller) then connect as in any cluster, and the API server's certificate
+        names that IP."""
+        service_ip = str(next(ipaddress.ip_network(cluster.service_cidr).hosts()))
+        api = urllib.parse.urlsplit(cluster.server)
+        run("ip", "addr", "add", f"{service_ip}/32", "dev", NODE_BRIDGE)
+        self._spawn(
+            "api-forwarder",
+            [
+                "socat",
+                f"TCP-LISTEN:443,bind={service_ip},reuseaddr,fork",
+                f"TCP:{api.hostname}:{api.port}",
+            ],
+        )
+        self._wait("api-forwarder", lambda: _listening(service_ip, 443))
 
     def _write_configs(self, cluster: ClusterAccess) -> None:
         paths = self.paths
@@ -376,6 +399,14 @@ def _dns_answers() -> bool:
         except OSError:
             return False
     return reply[:2] == b"\x12\x34"
+
+
+def _listening(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def _firewall_installed() -> bool:

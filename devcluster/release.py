@@ -113,7 +113,10 @@ class Release:
         )
 
     def uninstall(self) -> str:
-        return self.run_helm("uninstall", self.name, "--namespace", self.namespace, "--wait")
+        """Foreground deletion: helm returns once the pods, not only the Deployment, are gone."""
+        return self.run_helm(
+            "uninstall", self.name, "--namespace", self.namespace, "--cascade=foreground", "--wait"
+        )
 
     def rollout(self, timeout: float = 300) -> None:
         """Waits until the Deployment's every replica runs its newest template, Ready."""

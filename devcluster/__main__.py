@@ -18,7 +18,7 @@ from pathlib import Path
 
 from devcluster.cluster import REPO, ControlPlane
 from devcluster.node import local as real_node
-from devcluster.node.layout import NODE_NAME
+from devcluster.node.node import access
 from devcluster.scheduled import COMPONENTS, NodePool, ScheduledCluster
 
 DEFAULT_DIR = REPO / ".local"
@@ -59,8 +59,8 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
         if _started(plane_dir) == wanted:
             print(f"already up; KUBECONFIG={workdir / 'kubeconfig'}")
             _describe(plane_dir)
-            if real_node.is_up(workdir):
-                print(f"real node {NODE_NAME} up")
+            if not bare:
+                real_node.up(workdir, real_node.recorded_access(workdir))
             return
         print("up with other components; restarting")
     down(workdir, quiet=True)
@@ -86,7 +86,7 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
             f"nodes: {nodes.count} simulated by kwok ({', '.join(nodes.names())}), each "
             f"cpu {nodes.cpu}, memory {nodes.memory}, pods {nodes.pods}"
         )
-        real_node.up(workdir, plane)
+        real_node.up(workdir, access(plane))
 
 
 def _ports(plane: ControlPlane) -> str:

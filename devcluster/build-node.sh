@@ -62,7 +62,7 @@ build_one() {
       [ -x "$out/kubelet" ] || go_build kubelet "$here/gomod/kubelet" k8s.io/kubernetes/cmd/kubelet \
         "$kube_ldflags" selinux,notest ;;
     coredns)
-      [ -x "$out/coredns" ] || go_build coredns "$here/gomod/coredns" github.com/coredns/coredns "-s -w" ;;
+      [ -x "$out/coredns" ] || go_build coredns "$here/gomod/coredns" . "-s -w" ;;
     kube-router)
       [ -x "$out/kube-router" ] || go_build kube-router "$here/gomod/kube-router" \
         github.com/cloudnativelabs/kube-router/v2/cmd/kube-router "$router_ldflags" ;;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -297,7 +298,7 @@ def _remove_chains(command: str, removable: set[str]) -> list[str]:
 
         chains = []
         for line in listing.stdout.splitlines():
-            words = line.split()
+            words = shlex.split(line)  # comments are quoted
             if words[:1] == ["-N"] and ours(words[1]):
                 chains.append(words[1])
             elif words[:1] == ["-A"] and not ours(words[1]) and "-j" in words:

@@ -5,13 +5,15 @@ KUSCIA_REAL_NODE=0 leaves it out."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
 
-from devcluster.cluster import ControlPlane
+from devcluster.cluster import SERVICE_CIDR
 from devcluster.node.host import NodeUnavailable
 from devcluster.node.layout import NODE_LABEL, NODE_NAME, NodePaths
-from devcluster.node.node import RealNode, access, read_owner
+from devcluster.node.node import ClusterAccess, RealNode, read_owner
 
 
 def _logs(workdir: Path) -> Path:
@@ -30,7 +32,22 @@ def is_up(workdir: Path) -> bool:
     return True
 
 
-def up(workdir: Path, plane: ControlPlane) -> bool:
+def recorded_access(workdir: Path) -> ClusterAccess:
+    """What a node needs of the control plane `make up` left in `workdir`."""
+    plane = workdir / "controlplane"
+    server = json.loads((workdir / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+    with (plane / "tokens.csv").open() as tokens:
+        users = {row[1]: row[0] for row in csv.reader(tokens)}
+    return ClusterAccess(
+        server=server,
+        ca_certificate=plane / "certs" / "apiserver.crt",
+        admin_token=users["admin"],
+        node_token=users[f"system:node:{NODE_NAME}"],
+        service_cidr=SERVICE_CIDR,
+    )
+
+
+def up(workdir: Path, cluster: ClusterAccess) -> bool:
     """Whether a real node runs for `workdir` afterwards."""
     if os.environ.get("KUSCIA_REAL_NODE", "1") == "0":
         print("no real node: KUSCIA_REAL_NODE=0")
@@ -40,7 +57,7 @@ def up(workdir: Path, plane: ControlPlane) -> bool:
         return True
     node = RealNode(logs=_logs(workdir), detach=True)
     try:
-        node.start(access(plane))
+        node.start(cluster)
     except NodeUnavailable as reason:
         print(f"no real node: {reason}")
         return False

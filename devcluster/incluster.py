@@ -26,8 +26,7 @@ def install(kubeconfig: str) -> Release:
         image.ensure_tools()
     except image.ImageUnavailable as reason:
         raise SystemExit(f"--in-cluster: cannot build the image: {reason}") from None
-    built = image.Builder().build()
-    image.import_into_node(built.archive, socket)
+    built = image.Builder().build(import_into=socket)
     print(f"image {built.reference} ({built.size_bytes / 2**20:.0f} MiB) imported")
     release = Release(Path(kubeconfig), find_helm(), find_assets()["kubectl"])
     if release.run_helm("list", "-n", release.namespace, "-q").split():

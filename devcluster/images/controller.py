@@ -12,6 +12,7 @@ is reused.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -217,9 +218,19 @@ class Builder:
 
     # --- the image ---------------------------------------------------------------------
 
-    def build(self, tag: str | None = None) -> Built:
-        """Builds (or reuses) the image and writes its docker-archive."""
-        tag = tag or default_tag()
+    def build(self, tag: str | None = None, *, import_into: Path | None = None) -> Built:
+        """Builds (or reuses) the image, writes its docker-archive and imports it into
+        the containerd at socket `import_into`. One build at a time on the machine (a
+        lock): another build's cleanup could otherwise remove this one's archive."""
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with open(self.cache / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            built = self._build(tag or default_tag())
+            if import_into is not None:
+                import_into_node(built.archive, import_into)
+        return built
+
+    def _build(self, tag: str) -> Built:
         reference = f"{IMAGE_NAME}:{tag}"
         self.cache.mkdir(parents=True, exist_ok=True)
         BUILDAH_RUNROOT.mkdir(parents=True, exist_ok=True)
@@ -280,15 +291,15 @@ def main() -> int:
     except ImageUnavailable as error:
         print(f"cannot build the image: {error}", file=sys.stderr)
         return 1
-    built = Builder().build(args.tag)
+    socket = NodePaths(logs=Path("/nonexistent")).containerd_socket
+    node = socket.exists()
+    built = Builder().build(args.tag, import_into=socket if node else None)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in built.seconds.items())
     print(
         f"{built.reference}: {built.size_bytes / 2**20:.1f} MiB"
         f" ({'reused' if built.reused else 'built'}: {timings}); archive {built.archive}"
     )
-    socket = NodePaths(logs=Path("/nonexistent")).containerd_socket
-    if socket.exists():
-        import_into_node(built.archive, socket)
+    if node:
         print(f"imported into the real node's containerd ({socket})")
     else:
         print("no real node runs here (make up starts one); the image was not imported")

@@ -110,13 +110,10 @@ class DemoTask:
     expected: list[str]
 
 
-def _images() -> tuple[Built, Built]:
-    try:
-        image.ensure_tools()
-    except ImageUnavailable as reason:
-        pytest.skip(f"no controller image on this machine: {reason}")
+def _images(socket: Path) -> tuple[Built, Built]:
+    """The image under the package's version and under NEXT_TAG, both imported."""
     builder = image.Builder()
-    return builder.build(), builder.build(NEXT_TAG)
+    return builder.build(import_into=socket), builder.build(NEXT_TAG, import_into=socket)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +124,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         host.ensure_prerequisites()
     except NodeUnavailable as reason:
         pytest.skip(f"no real node on this machine: {reason}")
-    built, next_built = _images()
+    try:
+        image.ensure_tools()
+    except ImageUnavailable as reason:
+        pytest.skip(f"no controller image on this machine: {reason}")
     plane = ScheduledCluster(tmp_path_factory.mktemp("in-cluster"), nodes=NodePool(count=0))
     register_plane(plane, "deployed")
     node = RealNode(logs=tmp_path_factory.mktemp("in-cluster-node"), lock_wait=LOCK_WAIT)
@@ -137,8 +137,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             node.start(access(plane))
         except NodeUnavailable as reason:
             pytest.skip(f"no real node on this machine: {reason}")
-        for archive in (built.archive, next_built.archive):
-            image.import_into_node(archive, node.paths.containerd_socket)
+        built, next_built = _images(node.paths.containerd_socket)
         release = Release(plane.kubeconfig, find_helm(), plane.kubectl)
         yield Deployed(plane, node, release, built, next_built, {})
     finally:

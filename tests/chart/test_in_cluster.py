@@ -227,6 +227,14 @@ def _leader_gauge(text: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def _rss_by_role(deployed: Deployed, when: str) -> dict[str, int]:
+    leader = deployed.release.leader_pod()
+    return {
+        f"{'leader' if p['metadata']['name'] == leader else 'standby'} {when}": deployed.rss(p)
+        for p in deployed.release.pods()
+    }
+
+
 # --- the tests, in the order a user goes -------------------------------------------------
 
 
@@ -284,7 +292,7 @@ def test_install_starts_both_replicas_ready_on_the_real_node_with_one_leader(
     for pod in release.pods():
         (container,) = pod["status"]["containerStatuses"]
         assert container["restartCount"] == 0, container
-    installed.measured["idle"] = max(installed.rss(p) for p in release.pods())
+    installed.measured.update(_rss_by_role(installed, "idle"))
 
 
 def test_metrics_are_reachable_through_the_metrics_service(installed: Deployed) -> None:
@@ -321,16 +329,19 @@ def test_the_demo_task_succeeds_under_the_installed_controller(installed: Deploy
     task = _demo_task(installed, gated=True)
     _wait(lambda: _party_pods_running(installed, task), 240, "party pods running")
     assert installed.phase(task.namespace, task.name) == "Running"
-    installed.measured["with task"] = max(installed.rss(p) for p in installed.release.pods())
+    installed.measured.update(_rss_by_role(installed, "with task"))
     for party in task.parties:
         assert installed.pod(party, "psi-demo-0")["spec"]["nodeName"] == NODE_NAME
     _open_gate(installed, task)
     status = _finished(installed, task)
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
     limit = 512 * 2**20  # the chart's memory limit
-    print(f"controller RSS: {installed.measured}")
-    assert 0 < installed.measured["idle"] < limit
-    assert 0 < installed.measured["with task"] < limit
+    print(
+        "controller RSS (MiB): "
+        + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in installed.measured.items())
+    )
+    assert len(installed.measured) == 4
+    assert all(0 < rss < limit for rss in installed.measured.values())
 
 
 def test_deleting_the_leader_pod_hands_over_within_20s_and_the_task_converges(

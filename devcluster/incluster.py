@@ -32,7 +32,7 @@ def install(kubeconfig: str) -> Release:
     if release.run_helm("list", "-n", release.namespace, "-q").split():
         release.uninstall()  # an earlier run's, left by a crash
     release.create_namespace(TOLERATING_NAMESPACE_ANNOTATIONS)
-    release.install(built.reference, [f"nodeSelector.{NODE_LABEL}=true"])
+    release.install(built.reference, strings=[f"nodeSelector.{NODE_LABEL}=true"])
     release.rollout()
     print(
         f"installed: release {release.name} in namespace {release.namespace}, "

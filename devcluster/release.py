@@ -89,8 +89,9 @@ class Release:
             input=json.dumps(body), capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
 
-    def install(self, reference: str, sets: Sequence[str] = ()) -> str:
-        """`helm install` with the chart's defaults, the image and `sets`; returns NOTES."""
+    def install(self, reference: str, sets: Sequence[str] = (), strings: Sequence[str] = ()) -> str:
+        """`helm install` with the chart's defaults, the image, `sets` (`--set`) and
+        `strings` (`--set-string`); returns NOTES."""
         return self.run_helm(
             "install",
             self.name,
@@ -99,6 +100,7 @@ class Release:
             self.namespace,
             "--create-namespace",
             *(f"--set={value}" for value in (*self.image_values(reference), *sets)),
+            *(f"--set-string={value}" for value in strings),
         )
 
     def upgrade(self, reference: str, sets: Sequence[str] = ()) -> str:

@@ -192,7 +192,6 @@ def main() -> int:
         print("\nobjects the tasks left behind:")
         print("\n".join(_left_behind(kubectl)))
         print()
-        print("\n".join(psi_demo.run(Path(kubectl.binary), kubeconfig)), end="\n\n")
         if done:
             print(
                 "Both tasks Succeeded and were cleaned up: their Pods and ConfigMaps are deleted "
@@ -206,6 +205,7 @@ def main() -> int:
                 "cluster has no scheduler (`make up` without --bare starts one); otherwise see "
                 f"{log_path} and .local/controlplane/*.log."
             )
+        print("\n" + "\n".join(psi_demo.run(Path(kubectl.binary), kubeconfig)) + "\n")
         print(f"Metrics: http://127.0.0.1:8080/metrics  Log: {log_path}")
         if once:
             return 0 if done else 1

@@ -61,7 +61,7 @@ def _intersection(log: str) -> str:
     for line in reversed(log.splitlines()):
         if line.startswith("PSI_RESULT "):
             found = json.loads(line.removeprefix("PSI_RESULT "))
-            return f"{found['intersection']} (with {found['peer']})"
+            return f"{json.dumps(found['intersection'])} (with {found['peer']})"
     return "no result in its log" + (f": {log.strip().splitlines()[-1]}" if log.strip() else "")
 
 

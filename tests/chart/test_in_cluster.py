@@ -283,6 +283,17 @@ def test_install_starts_both_replicas_ready_on_the_real_node_with_one_leader(
         assert container["ready"], container
         assert "running" in container["state"], container
         assert container["image"] == installed.built.reference
+    # The kubelet applied the chart's securityContext: the user, a read-only root
+    # filesystem with /tmp writable, no capabilities.
+    inside = installed.kubectl(
+        "exec", "-n", release.namespace, names[0], "--", "sh", "-c",
+        "id -u; id -g; touch /probe 2>&1; touch /tmp/probe && echo tmp writable; "
+        "grep CapEff /proc/self/status",
+    )  # fmt: skip
+    assert inside.splitlines()[:2] == ["65532", "65532"], inside
+    assert "Read-only file system" in inside, inside
+    assert "tmp writable" in inside, inside
+    assert re.search(r"^CapEff:\s+0+$", inside, re.M), inside
     leader = release.wait_for_leader(names)
     gauges = {p["metadata"]["name"]: _leader_gauge(_metrics(f"{p['status']['podIP']}:8080"))
               for p in pods}  # fmt: skip

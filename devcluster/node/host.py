@@ -185,6 +185,26 @@ def _kill(pids: set[int]) -> None:
         time.sleep(0.05)
 
 
+def kill_lock_holders(pids: Iterable[int], lock: Path) -> None:
+    """Kills those of `pids` that hold `lock` open: the processes of a node whose owner
+    died (a recorded pid reused since by another program is left alone)."""
+    _kill({pid for pid in pids if _holds(pid, lock)})
+
+
+def _holds(pid: int, path: Path) -> bool:
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")

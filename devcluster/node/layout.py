@@ -51,6 +51,7 @@ class NodePaths:
     logs: Path
     state: Path = STATE_DIR
     run: Path = RUN_DIR
+    lock: Path = LOCK_FILE
 
     @property
     def containerd_config(self) -> Path:

@@ -30,7 +30,6 @@ from devcluster.images.node_images import demo_image, pause_image
 from devcluster.node import configs, host
 from devcluster.node.host import NodeUnavailable, run
 from devcluster.node.layout import (
-    LOCK_FILE,
     NODE_BRIDGE,
     NODE_IP,
     NODE_LABEL,
@@ -238,8 +237,9 @@ class RealNode:
         """Takes the machine-wide lock. A lock held by the processes of a test session
         that died is taken over (its processes are stopped); a detached node stays
         until `make down` in its directory stops it."""
-        LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = self.paths.lock
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
@@ -248,7 +248,10 @@ class RealNode:
             except BlockingIOError:
                 owner = read_owner(self.paths) or {}
                 if owner and not owner.get("detached") and not _alive(int(owner.get("pid", 0))):
-                    host.cleanup(self.paths, owner.get("pids", {}).values())
+                    # Only its processes: the machine is cleaned by whoever takes the
+                    # lock next (another waiter may be cleaning it already).
+                    host.kill_lock_holders(owner.get("pids", {}).values(), lock)
+                    time.sleep(0.1)
                     continue
                 if time.monotonic() >= deadline:
                     os.close(fd)
@@ -330,10 +333,13 @@ class RealNode:
                 _terminate(pid, self.procs.get(name))
         problems = host.cleanup(self.paths, pids.values())
         self.procs.clear()
+        self.release_lock()
+        return problems
+
+    def release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        return problems
 
 
 def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:

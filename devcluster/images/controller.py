@@ -264,9 +264,8 @@ class Builder:
                 str(REPO),
             )
             seconds["dockerfile"] = time.monotonic() - started
+            self._prune(stamp)
         if not archive.exists():
-            for stale in self.cache.glob(f"controller-{tag}-*.tar"):
-                stale.unlink()
             partial = archive.with_suffix(".partial")
             partial.unlink(missing_ok=True)
             self.buildah("tag", built, reference)
@@ -274,6 +273,22 @@ class Builder:
             partial.rename(archive)
         seconds["total"] = time.monotonic() - begin
         return Built(reference, archive, archive.stat().st_size, seconds, reused)
+
+    def _prune(self, stamp: str) -> None:
+        """Removes the images and archives of earlier builds (vfs keeps a full copy of
+        each), whatever their tags."""
+        listed = self.buildah("images", "--format", "{{.ID}} {{.Name}}:{{.Tag}}")
+        stale = {
+            line.split()[0]
+            for line in listed.splitlines()
+            if f"{IMAGE_NAME}:build-" in line and not line.endswith(f":build-{stamp}")
+        }
+        for image_id in sorted(stale):
+            self.buildah("rmi", "--force", image_id)
+        self.buildah("rmi", "--prune")  # what interrupted builds left untagged
+        for old in self.cache.glob("controller-*.tar"):
+            if not old.name.endswith(f"-{stamp}.tar"):
+                old.unlink()
 
 
 def import_into_node(archive: Path, socket: Path) -> None:

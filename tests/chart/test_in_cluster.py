@@ -154,9 +154,9 @@ def installed(deployed: Deployed) -> Deployed:
     return deployed
 
 
-def _demo_task(deployed: Deployed, *, gated: bool) -> DemoTask:
-    """The PSI demo's AppImage and task with parties of their own; `gated`: the
-    party pods wait for GATE before they run the protocol."""
+def _demo_task(deployed: Deployed) -> DemoTask:
+    """The PSI demo's AppImage and task with parties of their own, whose pods wait for
+    GATE before they run the protocol."""
     suffix = uuid.uuid4().hex[:6]
     home, alice, bob = (f"{role}-{suffix}" for role in ("cross", "alice", "bob"))
     for namespace in (home, alice, bob):
@@ -175,10 +175,9 @@ def _demo_task(deployed: Deployed, *, gated: bool) -> DemoTask:
     appimage: dict[str, Any] = yaml.safe_load((PSI_DEMO / "appimage.yaml").read_text())
     appimage = copy.deepcopy(appimage)
     appimage["metadata"]["name"] = f"psi-demo-{suffix}"
-    if gated:
-        (container,) = appimage["spec"]["deployTemplates"][0]["spec"]["containers"]
-        script = container["command"][-1]
-        container["command"][-1] = f"while [ ! -e {GATE} ]; do sleep 0.2; done; {script}"
+    (container,) = appimage["spec"]["deployTemplates"][0]["spec"]["containers"]
+    script = container["command"][-1]
+    container["command"][-1] = f"while [ ! -e {GATE} ]; do sleep 0.2; done; {script}"
     task: dict[str, Any] = yaml.safe_load((PSI_DEMO / "task.yaml").read_text())
     task["metadata"] = {"name": "psi-demo", "namespace": home}
     task["spec"]["initiator"] = alice
@@ -337,7 +336,7 @@ def test_metrics_are_reachable_through_the_metrics_service(installed: Deployed) 
 
 
 def test_the_demo_task_succeeds_under_the_installed_controller(installed: Deployed) -> None:
-    task = _demo_task(installed, gated=True)
+    task = _demo_task(installed)
     _wait(lambda: _party_pods_running(installed, task), 240, "party pods running")
     assert installed.phase(task.namespace, task.name) == "Running"
     installed.measured.update(_rss_by_role(installed, "with task"))
@@ -359,7 +358,7 @@ def test_deleting_the_leader_pod_hands_over_within_20s_and_the_task_converges(
     installed: Deployed,
 ) -> None:
     release = installed.release
-    task = _demo_task(installed, gated=True)
+    task = _demo_task(installed)
     _wait(lambda: _party_pods_running(installed, task), 240, "party pods running")
     names = [p["metadata"]["name"] for p in release.pods()]
     leader = release.wait_for_leader(names)
@@ -379,7 +378,7 @@ def test_upgrade_to_a_new_tag_rolls_the_deployment_without_losing_the_task_in_fl
     installed: Deployed,
 ) -> None:
     release = installed.release
-    task = _demo_task(installed, gated=True)
+    task = _demo_task(installed)
     _wait(lambda: _party_pods_running(installed, task), 240, "party pods running")
     before = {p["metadata"]["name"] for p in release.pods()}
     # A new tag and a new value: finished pods are kept, so their logs can be read.

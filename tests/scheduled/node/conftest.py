@@ -40,14 +40,16 @@ LOCK_WAIT = 900.0
 
 @pytest.fixture(scope="package")
 def real_node(
-    scheduled_cluster: ScheduledCluster, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealNode]:
+    """The scheduled cluster is asked for only once the machine can run the node."""
     if os.environ.get("KUSCIA_REAL_NODE", "1") == "0":
         pytest.skip("no real node: KUSCIA_REAL_NODE=0")
     try:
         host.ensure_prerequisites()
     except NodeUnavailable as reason:
         pytest.skip(f"no real node on this machine: {reason}")
+    scheduled_cluster: ScheduledCluster = request.getfixturevalue("scheduled_cluster")
     node = RealNode(logs=tmp_path_factory.mktemp("real-node"), lock_wait=LOCK_WAIT)
     try:
         node.start(access(scheduled_cluster))

@@ -87,8 +87,9 @@ class ScheduledCluster(ControlPlane):
     kwok_stage_crd: Path | None = None
 
     def start(self) -> None:
-        if not self.assets:
-            self.assets = find_assets(NAMES + SCHEDULING_NAMES)
+        missing = tuple(n for n in NAMES + SCHEDULING_NAMES if n not in self.assets)
+        if missing:
+            self.assets.update(find_assets(missing))
         if self.kwok_stage_crd is None:
             self.assets["kwok"], self.kwok_stage_crd = find_kwok()
         super().start()
@@ -102,7 +103,8 @@ class ScheduledCluster(ControlPlane):
                 # Every on-by-default controller but the serving-cert trust bundle's: the
                 # API server's self-signed certificate is no CA, so it could never publish.
                 "--controllers=*,-kube-apiserver-serving-clustertrustbundle-publisher-controller",
-                # The API server's own key: the tokens it signs and these verify alike.
+                # Token Secrets signed with the API server's own key, which it verifies
+                # as it does the tokens it issues itself.
                 f"--service-account-private-key-file={certs / 'sa.key'}",
                 f"--root-ca-file={certs / 'apiserver.crt'}",
                 "--use-service-account-credentials=false",

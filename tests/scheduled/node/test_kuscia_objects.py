@@ -141,7 +141,14 @@ async def test_an_image_the_node_does_not_have_shows_the_runtimes_image_error(
         )
 
     await wait_for(image_errors, within=120)
-    assert node_cluster.phase(home, "probe-task") != "Succeeded"
+    # Kuscia's rule: a container stuck on its image fails the pod, and so the task.
+    await wait_for(lambda: _finished(node_cluster, home, "probe-task"), within=120)
+    status = node_cluster.status(home, "probe-task")
+    assert status["phase"] == "Failed", json.dumps(status, indent=2)
+    pod_status = status["podStatuses"][f"{party}/probe-task-0"]
+    assert pod_status["podPhase"] == "Failed"
+    assert pod_status["reason"] in ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff")
+    assert "ErrImageNeverPull" in status["message"] or "ImagePull" in status["message"]
     cluster.kubectl("delete", "kusciatask", "probe-task", "-n", home, "--wait=false")
 
 
@@ -177,7 +184,8 @@ async def test_a_container_that_exits_3_fails_the_task_with_its_message(
     assert terminated["exitCode"] == 3
     assert terminated["message"].strip() == "input table alice-table is empty"
     pod_status = status["podStatuses"][f"{party}/probe-task-0"]
-    assert "3" in json.dumps(pod_status), pod_status
+    assert pod_status["podPhase"] == "Failed"
+    assert "input table alice-table is empty" in pod_status["terminationLog"], pod_status
 
 
 def _task(namespace: str, app_image_name: str, domains: list[str]) -> dict[str, Any]:

@@ -23,10 +23,10 @@ from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
 from reconciler.events import EventRecorder
 from reconciler.kube import DOMAIN, ApiError, Kube
-from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
+from reconciler.leaderelection import LeaderElectionConfig, LeaderElector, LeaseNotHeld
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
-from reconciler.write_fence import HEADERS_TO_BODY, WriteFenced
+from reconciler.write_fence import WriteFenced
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +36,6 @@ Item = tuple[str, str]  # (kind, key)
 
 class LeadershipLost(Exception):
     """Raised so the process exits and a fresh one campaigns again."""
-
-
-class LeaseNotHeld(Exception):
-    """A write refused because this replica's lease is not fresh: a successor may lead."""
 
 
 _TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError, WriteFenced)
@@ -84,7 +80,12 @@ class Controller:
         self.api = api
         self.settings = settings
         self.clock = clock or RealClock()
-        self.kube = Kube(api)
+        # With leader election, every write is gated on this replica's lease (see
+        # write_fence); the elector's own Lease calls are not.
+        self.elector = (
+            LeaderElector(api, _leader_config(settings)) if settings.leader.enabled else None
+        )
+        self.kube = Kube(api, write_guard=self.elector.check_write if self.elector else None)
         self.caches = Caches(api, namespace=settings.namespace, clock=self.clock)
         self.queue: RateLimitingQueue[Item] = RateLimitingQueue("kusciatask", clock=self.clock)
         self.events = EventRecorder(
@@ -151,8 +152,7 @@ class Controller:
             and (not self._stopping)
         ):
             return False, f"{self._workers_running} of {self.settings.workers} workers running"
-        elector = getattr(self, "elector", None)
-        if elector is not None and not elector.healthy():
+        if self.elector is not None and not self.elector.healthy():
             return False, "leader lease expired without renewal"
         return True, ""
 
@@ -194,49 +194,13 @@ class Controller:
             for informer in self.caches.all:
                 await informer.wait_for_sync()
             log.info("caches synced", tasks=len(self.caches.tasks.store.list_keys()))
-            if self.settings.leader.enabled:
-                self.elector = LeaderElector(self.api, self._leader_config())
-                self.kube.write_guard = self._check_lease
+            if self.elector is not None:
                 await self.elector.run(self._lead)
                 if not self._stopping:
                     raise LeadershipLost("leadership lost")
             else:
                 await self._lead()
             group.cancel_scope.cancel()
-
-    def _write_time_left(self) -> float | None:
-        """Seconds a write may still take effect; None without leader election."""
-        elector = getattr(self, "elector", None)
-        if elector is None:
-            return None
-        left: float = elector.lease_time_left()
-        # A successor takes over no sooner than lease_duration after the last renewal, and
-        # the server's deadline for a write may trail its check by HEADERS_TO_BODY.
-        margin = elector.config.lease_duration - elector.config.renew_deadline
-        allowed: float = max(min(left, left + margin - HEADERS_TO_BODY), 0.0)
-        return allowed
-
-    def _lease_fresh(self) -> bool:
-        return self._write_time_left() != 0.0
-
-    def _check_lease(self) -> float | None:
-        """The write check (see write_fence)."""
-        left = self._write_time_left()
-        if left == 0.0:
-            raise LeaseNotHeld("not writing: this replica's lease is not fresh")
-        return left
-
-    def _leader_config(self) -> LeaderElectionConfig:
-        leader = self.settings.leader
-        identity = leader.identity or f"{socket.gethostname()}_{os.getpid()}_{time.time_ns()}"
-        return LeaderElectionConfig(
-            lease_name=leader.lease_name,
-            namespace=leader.namespace,
-            identity=identity,
-            lease_duration=leader.lease_duration,
-            renew_deadline=leader.renew_deadline,
-            retry_period=leader.retry_period,
-        )
 
     async def _lead(self) -> None:
         log.info("leading; starting workers", workers=self.settings.workers)
@@ -280,7 +244,7 @@ class Controller:
 
     async def _process(self, item: Item) -> None:
         kind, key = item
-        if not self._lease_fresh():
+        if self.elector is not None and not self.elector.may_write():
             # Look again once the lease is renewed (or lost, and the workers stop).
             self.queue.add_after(item, self.settings.leader.retry_period)
             return
@@ -314,3 +278,16 @@ class Controller:
             self.queue.add_after(item, requeue_after)
         else:
             metrics.RECONCILE_TOTAL.labels(controller, "success").inc()
+
+
+def _leader_config(settings: Settings) -> LeaderElectionConfig:
+    leader = settings.leader
+    identity = leader.identity or f"{socket.gethostname()}_{os.getpid()}_{time.time_ns()}"
+    return LeaderElectionConfig(
+        lease_name=leader.lease_name,
+        namespace=leader.namespace,
+        identity=identity,
+        lease_duration=leader.lease_duration,
+        renew_deadline=leader.renew_deadline,
+        retry_period=leader.retry_period,
+    )

@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from devcluster.assets import find_assets
 from devcluster.cluster import CRD_DIR, REPO
+from devcluster.reconciler_process import ReconcilerProcess
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 TASK_NAMESPACE = "cross-domain"
@@ -140,18 +140,8 @@ def main() -> int:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
     log_path = REPO / ".local" / "reconciler.log"
     log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("w") as log:
-        reconciler = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "kuscia-reconciler"),
-                "run",
-                f"--kubeconfig={kubeconfig}",
-                "--metrics-bind-address=127.0.0.1:8080",
-                "--health-probe-bind-address=127.0.0.1:8081",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log_path.unlink(missing_ok=True)
+    reconciler = ReconcilerProcess(kubeconfig, log_path, metrics_port=8080, health_port=8081).proc
     started = time.monotonic()
     try:
         for namespace in (TASK_NAMESPACE, *PARTY_NAMESPACES):

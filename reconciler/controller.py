@@ -17,6 +17,7 @@ import structlog
 from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from informers.store import object_key
 from informers.workqueue import RateLimitingQueue
 from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
@@ -70,11 +71,6 @@ def _waiting(task: dict[str, Any]) -> bool:
     return status.get("phase") not in phase.FINISHED and not phase.resources_created(status)
 
 
-def _key(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta["name"])
-
-
 class Controller:
     def __init__(self, api: ApiClient, settings: Settings, *, clock: Clock | None = None) -> None:
         self.api = api
@@ -119,12 +115,12 @@ class Controller:
 
     def _wire(self) -> None:
         caches, queue = self.caches, self.queue
-        caches.tasks.add_event_handler(_Enqueue(queue, lambda t: [(TASK, _key(t))]))
+        caches.tasks.add_event_handler(_Enqueue(queue, lambda t: [(TASK, object_key(t))]))
 
         def tasks_of_app_image(image: dict[str, Any]) -> list[Item]:
             name = image["metadata"]["name"]
             waiting = caches.tasks.store.by_index(BY_APP_IMAGE, name)
-            return [(APP_IMAGE, name)] + [(TASK, _key(t)) for t in waiting if _waiting(t)]
+            return [(APP_IMAGE, name)] + [(TASK, object_key(t)) for t in waiting if _waiting(t)]
 
         caches.app_images.add_event_handler(_Enqueue(queue, tasks_of_app_image))
 
@@ -132,7 +128,7 @@ class Controller:
 
         def task_of_child(child: dict[str, Any]) -> list[Item]:
             return [
-                (TASK, _key(t))
+                (TASK, object_key(t))
                 for uid in child_task_uid(child)
                 for t in caches.tasks.store.by_index(BY_UID, uid)
             ]
@@ -179,7 +175,7 @@ class Controller:
 
     def _tasks_of_domain(self, domain: dict[str, Any]) -> list[Item]:
         waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
-        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+        return [(TASK, object_key(t)) for t in waiting if _waiting(t)]
 
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from builders import BuildError, Cluster, Plan, plan
 from builders.errors import Reason
+from builders.fieldpath import first_error
 from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
+from informers.store import object_key
 from reconciler import phase, signing
 from reconciler.caches import CHILD_KINDS, Caches
 from reconciler.drift import apply_needed
@@ -161,7 +163,7 @@ class TaskReconciler:
             if (ns["metadata"].get("labels") or {}).get(PARTNER_LABEL) == PARTNER_VALUE
         )
         try:
-            return plan(task, app_images, Cluster(namespaces=existing, partners=partners)), frozen
+            return plan(task, app_images, Cluster.of(existing, partners)), frozen
         except BuildError as error:
             return error, False
 
@@ -198,7 +200,7 @@ class TaskReconciler:
         try:
             model = AppImage.model_validate(raw)
         except ValidationError as error:
-            message = f"AppImage {name}: {_first_error(error)}"
+            message = f"AppImage {name}: {first_error(error)}"
             return BuildError("InvalidAppImage", message, waiting=False, app_image=name)
         self._revisions[revision] = model
         while len(self._revisions) > REVISIONS_KEPT:
@@ -280,14 +282,13 @@ class TaskReconciler:
         informer = self.caches.children.get(str(obj["kind"]))
         if informer is None:
             return None
-        meta = obj["metadata"]
-        return informer.store.get_by_key(f"{meta['namespace']}/{meta['name']}")
+        return informer.store.get_by_key(object_key(obj))
 
     def _observed(self, task: KusciaTask, applied: Sequence[dict[str, Any]]) -> phase.Observed:
         children = self.caches.children_of(task.metadata.uid)
-        fresh = {(o.get("kind"), _key(o)): o for o in applied}
-        pods = {_key(p): p for p in children["Pod"]}
-        services = {_key(s): s for s in children["Service"]}
+        fresh = {(o.get("kind"), object_key(o)): o for o in applied}
+        pods = {object_key(p): p for p in children["Pod"]}
+        services = {object_key(s): s for s in children["Service"]}
         for (kind, key), obj in fresh.items():
             if kind == "Pod":
                 pods.setdefault(key, obj)
@@ -314,7 +315,7 @@ class TaskReconciler:
         )
         based_on = raw["metadata"].get("resourceVersion")
         if based_on and written.get("metadata", {}).get("resourceVersion") != based_on:
-            self._superseded[_key(raw)] = based_on
+            self._superseded[object_key(raw)] = based_on
         await self._emit_transition(task, old, status)
 
     async def _emit_transition(
@@ -341,7 +342,7 @@ class TaskReconciler:
 
     async def _report_invalid_task(self, raw: Mapping[str, Any], error: ValidationError) -> None:
         meta = raw["metadata"]
-        message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {_first_error(error)}"
+        message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {first_error(error)}"
         old = raw.get("status") or {}
         if old.get("phase") == phase.FAILED and old.get("reason") == "InvalidTask":
             return
@@ -449,22 +450,12 @@ def _describe(obj: Mapping[str, Any]) -> str:
     return f"{obj['kind']} {meta.get('namespace')}/{meta['name']}"
 
 
-def _key(obj: Mapping[str, Any]) -> str:
-    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-
-
 def _ref(task: KusciaTask) -> dict[str, Any]:
     return {
         "apiVersion": task.api_version,
         "kind": task.kind,
         "metadata": task.metadata.model_dump(by_alias=True, include={"name", "namespace", "uid"}),
     }
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}"
 
 
 def _revision(app_image: AppImage) -> tuple[str, str, int]:

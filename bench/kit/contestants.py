@@ -20,6 +20,7 @@ from typing import IO
 
 from bench.kit.plane import BenchPlane, process_cpu_seconds
 from devcluster.cluster import REPO, free_port
+from devcluster.reconciler_process import run_command
 
 BIN = Path(sys.executable).parent
 KOPF_PEER = REPO / "bench" / "peers" / "kopf_peer.py"
@@ -112,14 +113,8 @@ class Ours(Contestant):
 
     def __init__(self, plane: BenchPlane, log: Path, *, namespace: str | None = None) -> None:
         self.metrics_port, self.health_port = free_port(), free_port()
-        args = [
-            str(BIN / "kuscia-reconciler"),
-            "run",
-            f"--kubeconfig={plane.kubeconfig_for(self.user)}",
-            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
-            f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
-            "--log-format=json",
-        ]
+        kubeconfig = plane.kubeconfig_for(self.user)
+        args = run_command(kubeconfig, self.metrics_port, self.health_port, "--log-format=json")
         if namespace:
             args.append(f"--namespace={namespace}")
         super().__init__(args, log)

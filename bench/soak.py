@@ -45,6 +45,7 @@ TRACE_FRAMES = 12
 TRACE_TOP = 12
 WARM_UP = 60.0
 HOME, ALICE, BOB = "soak", "soak-alice", "soak-bob"
+DOMAIN = {"kuscia.secretflow/domain": "true"}  # the parties' namespaces are designated domains
 SELECTOR = "kuscia.secretflow/controller=kusciatask"
 
 # One party, one container, no ports, no config: a Pod and a NetworkPolicy per task.
@@ -354,8 +355,11 @@ async def _soak(args: argparse.Namespace, work: Path) -> None:
     controller: subprocess.Popen[bytes] | None = None
     try:
         objects: list[dict[str, Any]] = [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
-            for n in (HOME, ALICE, BOB)
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": HOME}},
+            *(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": DOMAIN}}
+                for n in (ALICE, BOB)
+            ),
         ]
         objects.append(
             SMALL_IMAGE

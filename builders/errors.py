@@ -15,6 +15,10 @@ class Reason(StrEnum):
     # The task waits (stays Pending) and is reconciled again when the object appears.
     APP_IMAGE_NOT_FOUND = "AppImageNotFound"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
+    # A namespace an administrator has not designated a Kuscia domain (or a reserved one):
+    # nothing is made there, and the task fails. Designating it later must not run a
+    # task whose author the admission policy never checked for it.
+    DOMAIN_NOT_DESIGNATED = "DomainNotDesignated"
     # The AppImage itself is wrong (also reported on the AppImage's Valid condition).
     DEPLOY_TEMPLATE_NOT_FOUND = "DeployTemplateNotFound"
     DUPLICATE_PORT_NAME = "DuplicatePortName"

@@ -31,9 +31,17 @@ METRIC_PORT_ANNOTATION = "kuscia.secretflow/metric_port"
 # On a party's Services, one per `bandwidthLimits` entry: Kuscia's gateway reads the KBps there.
 BANDWIDTH_LIMIT_PREFIX = "kuscia.secretflow/bandwidth-limit-"
 
+# A Pod scheduling gate: the task's Pods wait behind it until every local party's
+# objects exist, then are released together (the reservation, SPEC §6).
+RESERVATION_GATE = "kuscia.secretflow/resource-reservation"
+
 # On namespaces: a partner's domain exists here but its parties run elsewhere.
 PARTNER_LABEL = "kuscia.secretflow/role"
 PARTNER_VALUE = "partner"
+# On namespaces: a cluster administrator designated it a Kuscia domain; task objects
+# are made in designated namespaces only.
+DOMAIN_LABEL = "kuscia.secretflow/domain"
+DOMAIN_VALUE = "true"
 # Set by the API server on every namespace; NetworkPolicies select namespaces by it.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 

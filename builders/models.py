@@ -140,6 +140,8 @@ class Container(_ContainerFields):
 class DeploySpec(_Model):
     restart_policy: RestartPolicy | None = None
     affinity: dict[str, Any] | None = None
+    # Task pods get no API credentials unless the AppImage (an administrator's) asks.
+    automount_service_account_token: bool | None = None
     containers: list[Container]
 
 
@@ -307,6 +309,34 @@ class BoundAppImage(_Model):
     generation: int | None = None
 
 
+class UnplacedParty(_Model):
+    """A local party whose pods the scheduler did not place within the reservation."""
+
+    domain_id: str = Field("", alias="domainID")
+    role: str = ""
+    placed_pods: int = 0
+    min_reserved_pods: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+class Reservation(_Model):
+    """The task's resource reservation, kept in its status so a restart resumes it.
+
+    `phase` takes Kuscia's TaskResourceGroup phases: Creating (pods made behind their
+    scheduling gate), Reserving (released; waiting for the pods to be bound),
+    Reserved, ReserveFailed (pods removed; a retry is due at `retryTime`), Failed.
+    """
+
+    phase: str = ""
+    attempts: int = 0
+    gang_scheduling: bool = False
+    release_time: str | None = None
+    reserve_deadline: str | None = None
+    retry_time: str | None = None
+    unplaced_parties: list[UnplacedParty] = []
+
+
 class KusciaTaskStatus(_Model):
     phase: str = ""
     progress: float | None = None
@@ -322,6 +352,7 @@ class KusciaTaskStatus(_Model):
     service_statuses: dict[str, ServiceStatus] = {}
     allocated_ports: list[AllocatedPorts] = []
     bound_app_images: list[BoundAppImage] = []
+    reservation: Reservation | None = None
 
 
 class KusciaTask(_Model):

@@ -20,6 +20,7 @@ from builders import (
     naming,
     networkpolicy,
     pod,
+    podgroup,
     ports,
     rendering,
     selection,
@@ -39,13 +40,26 @@ from builders.party import PartyFacts, PodFacts
 from builders.revision_cache import RevisionCache
 from builders.validation import CheckedAppImage, checked
 
+# Never a Kuscia domain, whatever their labels: the cluster's own namespaces.
+RESERVED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
+
 
 @dataclass(frozen=True)
 class Cluster:
-    """What the builders know about the cluster, read from caches by the caller."""
+    """What the builders know about the cluster, read from caches by the caller.
+
+    Objects are made only in `domains`: namespaces a cluster administrator designated
+    as Kuscia domains. `None` (offline rendering only) counts every namespace that
+    exists and is not a partner; the controller always says which are designated.
+    """
 
     namespaces: frozenset[str]  # namespaces that exist
-    partners: frozenset[str] = frozenset()  # labelled kuscia.secretflow/role=partner: not local
+    partners: frozenset[str] = frozenset()  # partner domains: they exist here, run elsewhere
+    domains: frozenset[str] | None = None  # designated local domains
+    reserved: frozenset[str] = RESERVED_NAMESPACES  # never a domain (and the controller's own)
+    # Designated domains made after the task: the admission policy, which checks a task's
+    # author when the task is written, never saw them, so they run none of its parties.
+    newer_than_task: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, namespaces: Iterable[str], partners: Iterable[str] = ()) -> Cluster:
@@ -57,8 +71,16 @@ class Cluster:
     def has(self, namespace: str) -> bool:
         return namespace in self.namespaces or namespace in self.partners
 
+    def is_partner(self, namespace: str) -> bool:
+        return namespace in self.partners and namespace not in self.reserved
+
     def is_local(self, namespace: str) -> bool:
-        return namespace in self.namespaces and namespace not in self.partners
+        return (
+            namespace in self.namespaces
+            and namespace not in self.partners
+            and namespace not in self.reserved
+            and (self.domains is None or namespace in self.domains)
+        )
 
 
 @dataclass(frozen=True)
@@ -122,8 +144,11 @@ def plan(
     cluster: Cluster,
     *,
     cache: RevisionCache | None = None,
+    held: bool = False,
+    gangs: bool = False,
 ) -> Plan:
-    """Raises BuildError."""
+    """Raises BuildError. `held`: the Pods carry the reservation's scheduling gate;
+    `gangs`: each local party's Pods are one PodGroup (the cluster serves them)."""
     _check_task(task)
     merged: dict[int, tuple[CheckedAppImage, selection.Selected]] = {}
     seen: dict[str, CheckedAppImage] = {}  # parties sharing an AppImage look it up once
@@ -162,12 +187,13 @@ def plan(
                 f"(spec.parties[{index}].domainID) does not exist",
                 field=f"spec.parties[{index}].domainID",
             )
+        _check_designated(task, index, party, cluster)
     parties = [
         _party_facts(task, index, party, app_images[party.app_image_ref], *merged[index], cluster)
         for index, party in enumerate(task.spec.parties)
     ]
     ignored = tuple(field for index in sorted(merged) for field in merged[index][1].ignored)
-    return _build(task, parties, ignored)
+    return _build(task, parties, ignored, held=held, gangs=gangs)
 
 
 def _task_ref(task: KusciaTask) -> str:
@@ -272,6 +298,39 @@ def _check_party_input(task: KusciaTask, index: int, party: Party) -> None:
                 )
 
 
+def _check_designated(task: KusciaTask, index: int, party: Party, cluster: Cluster) -> None:
+    """A party runs only in a designated domain or a partner's; naming any other
+    existing namespace (kube-system, say) makes nothing there and fails the task."""
+    namespace = party.domain_id
+    field = f"spec.parties[{index}].domainID"
+    if namespace in cluster.reserved:
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is reserved "
+            "(the cluster's or the controller's own) and is never a Kuscia domain; nothing "
+            "is made there",
+            field=field,
+        )
+    if cluster.is_local(namespace) and namespace in cluster.newer_than_task:
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) was created "
+            "after the task, so its author's right to run pods there was never checked; "
+            "nothing is made there (create the task again)",
+            field=field,
+        )
+    if not cluster.is_local(namespace) and not cluster.is_partner(namespace):
+        raise BuildError(
+            Reason.DOMAIN_NOT_DESIGNATED,
+            f"{_where(task, index, party)}: namespace {namespace!r} ({field}) is not a "
+            "designated Kuscia domain, so nothing is made there; a cluster administrator "
+            "designates one by labelling it kuscia.secretflow/domain=true (and, where "
+            "Kuscia's Domain CRD is installed, with a Domain of that name that is not a "
+            "partner)",
+            field=field,
+        )
+
+
 def _check_pod_count(
     task: KusciaTask, merged: Mapping[int, tuple[CheckedAppImage, selection.Selected]]
 ) -> None:
@@ -373,7 +432,12 @@ def _party_facts(
 
 
 def _build(
-    task: KusciaTask, parties: list[PartyFacts], ignored: tuple[selection.IgnoredField, ...]
+    task: KusciaTask,
+    parties: list[PartyFacts],
+    ignored: tuple[selection.IgnoredField, ...],
+    *,
+    held: bool,
+    gangs: bool,
 ) -> Plan:
     parties_json = cluster_define.encode_parties(
         [
@@ -403,7 +467,16 @@ def _build(
     for party in parties:
         if party.local:
             objects.extend(
-                _party_objects(task, party, parties_json, all_domains, warnings, workspace)
+                _party_objects(
+                    task,
+                    party,
+                    parties_json,
+                    all_domains,
+                    warnings,
+                    workspace,
+                    held=held,
+                    gangs=gangs,
+                )
             )
     _check_unique_names(task, objects)
     return Plan(
@@ -438,6 +511,9 @@ def _party_objects(
     all_domains: list[str],
     warnings: list[RenderWarning],
     workspace: rendering.Workspace,
+    *,
+    held: bool,
+    gangs: bool,
 ) -> list[dict[str, Any]]:
     where = _where(task, party.index, task.spec.parties[party.index])
     objects = [
@@ -475,7 +551,11 @@ def _party_objects(
     objects.extend(
         service.service(task, party, p, port) for p in party.pods for port in party.served_ports
     )
-    objects.extend(pod.pod(task, party, p) for p in party.pods)
+    group = None
+    if gangs:
+        objects.append(podgroup.pod_group(task, party))
+        group = podgroup.pod_group_name(task, party)
+    objects.extend(pod.pod(task, party, p, held=held, pod_group=group) for p in party.pods)
     return objects
 
 

@@ -7,7 +7,8 @@ shared, so a caller may change the returned dict freely. When env names repeat
 as the kubelet would resolve it, because server-side apply refuses duplicate names.
 A relative config `mountPath` (the seed's `./kuscia/task-config.conf`) is taken
 relative to the container's workingDir, since container runtimes only mount at
-absolute paths.
+absolute paths. A task pod carries no service account token unless its AppImage's
+deploy template sets `automountServiceAccountToken: true`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ from builders.models import Container, EnvVar, KusciaTask, PullPolicy, RestartPo
 from builders.party import PartyFacts, PodFacts
 
 CONFIG_VOLUME = "config-template"
+RESERVATION_GATE = labels.RESERVATION_GATE
 
 
-def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
+def pod(
+    task: KusciaTask,
+    party: PartyFacts,
+    pod: PodFacts,
+    *,
+    held: bool = False,
+    pod_group: str | None = None,
+) -> dict[str, Any]:
+    """`held`: created behind the reservation's scheduling gate, so the scheduler
+    leaves it alone until every local party's objects exist. `pod_group`: the
+    party's gang (a PodGroup of that name), where the cluster serves them."""
     object_labels = labels.common_labels(task)
     object_labels[labels.POD_ROLE_LABEL] = party.role
     object_labels[labels.POD_IDENTITY_LABEL] = pod.identity
@@ -34,9 +46,13 @@ def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
     containers = [_container(c, party, pod, port_env) for c in spec.containers]
     pod_spec: dict[str, Any] = {
         "restartPolicy": (spec.restart_policy or RestartPolicy.NEVER).value,
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": bool(spec.automount_service_account_token),
         "containers": containers,
     }
+    if held:
+        pod_spec["schedulingGates"] = [{"name": RESERVATION_GATE}]
+    if pod_group is not None:
+        pod_spec["schedulingGroup"] = {"podGroupName": pod_group}
     if spec.affinity is not None:
         pod_spec["affinity"] = _copy(spec.affinity)
     if pod.config_map is not None and any(c.get("volumeMounts") for c in containers):

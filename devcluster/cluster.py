@@ -2,14 +2,15 @@
 
 The bare plane of the tests that write Pod status themselves (nothing else does:
 no scheduler, no nodes), of `bench/`, and the base of the scheduled cluster
-(devcluster.scheduled) that `make up` starts. The admin authenticates with a static
-bearer token; the API server signs its own serving certificate, which the
-kubeconfig trusts.
+(devcluster.scheduled) that `make up` starts. It installs the CRDs and the admission
+policy that ships with them. The admin authenticates with a static bearer token; the
+API server signs its own serving certificate, which the kubeconfig trusts.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from devcluster.assets import find_assets
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
 DOMAIN_CRD = REPO / "tests" / "fixtures" / "kuscia-crds" / "domains.kuscia.secretflow.yaml"
+# The admission policy that ships with the CRDs (the chart templates it in).
+ADMISSION_POLICY = REPO / "charts" / "kuscia-reconciler" / "admission" / "kusciatask-parties.yaml"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -261,14 +264,21 @@ class ControlPlane:
     def install_crds(self) -> None:
         self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))
         self.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+        self.run_kubectl("apply", "--server-side", "-f", str(ADMISSION_POLICY))
 
-    def install_kuscia_domain_crd(self) -> None:
+    @contextlib.contextmanager
+    def kuscia_domain_crd(self) -> Iterator[None]:
         """Kuscia's Domain CRD (a stand-in with the fields the controller reads), as on a
-        cluster where Kuscia is installed; idempotent."""
+        cluster where Kuscia is installed; removed (waited for) afterwards, since where it is
+        served a namespace is a domain only with a Domain of its own."""
         self.run_kubectl("apply", "--server-side", "-f", str(DOMAIN_CRD))
         self.run_kubectl(
             "wait", "--for=condition=Established", "--timeout=60s", "-f", str(DOMAIN_CRD)
         )
+        try:
+            yield
+        finally:
+            self.run_kubectl("delete", "-f", str(DOMAIN_CRD), "--wait=true", "--timeout=120s")
 
     def etcd_revision(self) -> int:
         body = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster.assets import find_assets
 from devcluster.cluster import CRD_DIR, REPO
 from devcluster.reconciler_process import ReconcilerProcess
@@ -20,8 +21,6 @@ from devcluster.reconciler_process import ReconcilerProcess
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 TASK_NAMESPACE = "cross-domain"
 PARTY_NAMESPACES = ("alice", "bob")
-# The label that marks a namespace as a Kuscia domain the controller may act in.
-DOMAIN_LABEL = "kuscia.secretflow/domain"
 TASK_UID_LABEL = "kuscia.secretflow/task-uid"
 FINISHED = ("Succeeded", "Failed")
 DEADLINE = float(os.environ.get("DEMO_DEADLINE_SECONDS", "180"))
@@ -147,7 +146,7 @@ def main() -> int:
         for namespace in (TASK_NAMESPACE, *PARTY_NAMESPACES):
             metadata: dict[str, Any] = {"name": namespace}
             if namespace in PARTY_NAMESPACES:
-                metadata["labels"] = {DOMAIN_LABEL: "true"}
+                metadata["labels"] = {DOMAIN_LABEL: DOMAIN_VALUE}
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
             kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(body))
         _wait_for_service_accounts(kubectl, started + 60)

@@ -1,6 +1,6 @@
 """The informers the controller runs and the indexes it reads them by: tasks
-by AppImage, by party domain and by uid; children by the task uid label. Kuscia's
-Domains are watched only where their CRD is installed."""
+by AppImage, by party domain and by uid; children by the task uid label; and
+Kuscia's Domains, where that CRD is served."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
-from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, PARTNER_VALUE, TASK_UID_LABEL
+from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
 from informers.backoff import BackoffPolicy
 from informers.clock import Clock
 from informers.informer import Informer
@@ -20,6 +20,7 @@ TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 DOMAINS = Resource("kuscia.secretflow", "v1alpha1", "domains", namespaced=False)
+POD_GROUPS = Resource("scheduling.k8s.io", "v1beta1", "podgroups", namespaced=True)
 PODS = Resource("", "v1", "pods", namespaced=True)
 SERVICES = Resource("", "v1", "services", namespaced=True)
 CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
@@ -73,7 +74,6 @@ class Caches:
         self, api: ApiClient, *, namespace: str | None, clock: Clock | None = None
     ) -> None:
         self._api, self._clock = api, clock
-        self.domains: Informer | None = None  # see watch_domains
         selector = f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}"
         self.tasks = Informer(
             api,
@@ -98,23 +98,33 @@ class Caches:
             )
             for kind, resource in CHILD_KINDS.items()
         }
+        self.domains: Informer | None = None  # Kuscia's Domains, once found to be served
 
     def watch_domains(self) -> Informer:
-        """Adds the informer of Kuscia's Domains (called once their CRD is known to exist)."""
+        """Adds the Domain informer (before the caches run)."""
         self.domains = Informer(
             self._api, DOMAINS, clock=self._clock, name="domains", options=OPTIONS
         )
         return self.domains
 
-    def partner_domains(self) -> frozenset[str]:
-        """Domains whose `spec.role` is partner: their parties run elsewhere."""
-        if self.domains is None:
-            return frozenset()
-        return frozenset(
-            str(domain["metadata"]["name"])
-            for domain in self.domains.store.list()
-            if (domain.get("spec") or {}).get("role") == PARTNER_VALUE
+    def domain_objects(self) -> list[dict[str, Any]] | None:
+        """Kuscia's Domains, or None where that CRD is not served."""
+        return None if self.domains is None else self.domains.store.list()
+
+    def watch_pod_groups(self) -> Informer:
+        """Adds PodGroups to the task's children (called once the API server is known
+        to serve them)."""
+        informer = Informer(
+            self._api,
+            POD_GROUPS,
+            label_selector=f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}",
+            indexers={BY_TASK_UID: child_task_uid},
+            clock=self._clock,
+            name=POD_GROUPS.plural,
+            options=OPTIONS,
         )
+        self.children["PodGroup"] = informer
+        return informer
 
     @property
     def all(self) -> list[Informer]:

@@ -18,15 +18,24 @@ from informers.clock import Clock, RealClock
 from informers.store import object_key
 from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
-from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
+from reconciler.caches import (
+    BY_APP_IMAGE,
+    BY_DOMAIN,
+    BY_UID,
+    DOMAINS,
+    Caches,
+    child_task_uid,
+)
 from reconciler.events import EventRecorder
-from reconciler.kube import DOMAIN, ApiError, Kube
+from reconciler.kube import POD_GROUP, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
-from reconciler.loop import ReconcileLoop
+from reconciler.loop import TRANSIENT, ReconcileLoop
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+DOMAINS_DISCOVERY = f"/apis/{DOMAINS.group}/{DOMAINS.version}"
 
 
 class LeadershipLost(Exception):
@@ -125,15 +134,21 @@ class Controller:
         caches.app_images.add_event_handler(tasks.handler(tasks_of_app_image))
         caches.namespaces.add_event_handler(tasks.handler(self._tasks_of_domain))
 
-        def task_of_child(child: dict[str, Any]) -> list[str]:
-            return [
-                object_key(t)
-                for uid in child_task_uid(child)
-                for t in caches.tasks.store.by_index(BY_UID, uid)
-            ]
-
         for informer in caches.children.values():
-            informer.add_event_handler(tasks.handler(task_of_child))
+            informer.add_event_handler(tasks.handler(self._task_of_child))
+
+    def _task_of_child(self, child: dict[str, Any]) -> list[str]:
+        return [
+            object_key(t)
+            for uid in child_task_uid(child)
+            for t in self.caches.tasks.store.by_index(BY_UID, uid)
+        ]
+
+    def _tasks_of_domain(self, namespace_or_domain: dict[str, Any]) -> list[str]:
+        """The waiting tasks naming a namespace (or the Domain of that name) as a party."""
+        name = namespace_or_domain["metadata"]["name"]
+        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, name)
+        return [object_key(t) for t in waiting if _waiting(t)]
 
     async def _reconcile_task(self, key: str) -> float | None:
         return (await self.tasks.reconcile(key)).requeue_after
@@ -141,6 +156,29 @@ class Controller:
     async def _reconcile_app_image(self, name: str) -> float | None:
         await self.app_images.reconcile(name)
         return None
+
+    async def _watch_domains_if_served(self) -> None:
+        """Kuscia's Domain CRD, where installed, designates domains too (reconciler.domains);
+        asked once at start, retried until the API server answers."""
+        delay = 0.5
+        while True:
+            try:
+                found = await self.kube.request("GET", DOMAINS_DISCOVERY)
+                break
+            except ApiError as error:
+                if error.not_found:
+                    return
+                problem = str(error)
+            except TRANSIENT as error:
+                problem = str(error) or repr(error)
+            log.warning("cannot ask whether Domains are served; will retry", error=problem)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        if any(r.get("name") == DOMAINS.plural for r in found.get("resources") or []):
+            self.caches.watch_domains().add_event_handler(
+                self.task_loop.handler(self._tasks_of_domain)
+            )
+            log.info("Kuscia's Domain CRD is served: Domains designate domains too")
 
     # --- probes ------------------------------------------------------------------
 
@@ -163,29 +201,42 @@ class Controller:
 
     # --- running -----------------------------------------------------------------
 
-    async def _watch_domains_if_installed(self) -> None:
-        """Kuscia's Domain CRD may or may not be installed; it is looked for once, at start."""
-        if self.caches.domains is not None:
+    async def _gangs_if_served(self) -> None:
+        """Kubernetes' Workload API (PodGroups, gang scheduling) is served only where the
+        GenericWorkload feature is on, and usable only where this controller may list
+        PodGroups; both are looked for once, at start. Discovery (open to every client)
+        comes first, so a cluster without the API sees no refused request."""
+        if "PodGroup" in self.caches.children:
             return
+        group_version = POD_GROUP.api_version
         try:
-            await self.kube.request("GET", DOMAIN.path(), query=[("limit", "1")])
+            served = await self.kube.request("GET", f"/apis/{group_version}")
         except ApiError as error:
             if error.not_found:
-                log.info("no Domain CRD: party roles come from namespace labels only")
+                log.info("no gang scheduling: the API server serves no " + group_version)
                 return
             raise
-        informer = self.caches.watch_domains()
-        informer.add_event_handler(self.task_loop.handler(self._tasks_of_domain))
-
-    def _tasks_of_domain(self, domain: dict[str, Any]) -> list[str]:
-        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
-        return [object_key(t) for t in waiting if _waiting(t)]
+        if not any(r.get("name") == POD_GROUP.plural for r in served.get("resources") or []):
+            log.info("no gang scheduling: the API server serves no PodGroups")
+            return
+        try:
+            await self.kube.request("GET", POD_GROUP.path(), query=[("limit", "1")])
+        except ApiError as error:
+            if error.status == 403:
+                log.warning("no gang scheduling: PodGroups are served but not granted to us")
+                return
+            raise
+        log.info("gang scheduling: each local party's pods are one PodGroup")
+        informer = self.caches.watch_pod_groups()
+        informer.add_event_handler(self.task_loop.handler(self._task_of_child))
+        self.tasks.gangs = True
 
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
-        await self._watch_domains_if_installed()
+        await self._gangs_if_served()
         async with anyio.create_task_group() as group:
             group.start_soon(self.servers.run)
+            await self._watch_domains_if_served()
             for informer in self.caches.all:
                 group.start_soon(informer.run)
             for loop in self.loops:

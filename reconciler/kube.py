@@ -72,6 +72,7 @@ LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 KUSCIA_TASK = Kind("kuscia.secretflow/v1alpha1", "KusciaTask", "kusciatasks")
 APP_IMAGE = Kind("kuscia.secretflow/v1alpha1", "AppImage", "appimages", namespaced=False)
 DOMAIN = Kind("kuscia.secretflow/v1alpha1", "Domain", "domains", namespaced=False)
+POD_GROUP = Kind("scheduling.k8s.io/v1beta1", "PodGroup", "podgroups")
 
 KINDS = {
     k.kind: k
@@ -86,6 +87,7 @@ KINDS = {
         KUSCIA_TASK,
         APP_IMAGE,
         DOMAIN,
+        POD_GROUP,
     )
 }
 

@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 Reconcile = Callable[[str], Awaitable[float | None]]
 """Reconciles one key; returns seconds after which to look again, or None."""
 
-_TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError, WriteFenced)
+TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError, WriteFenced)
 """Failures of talking to the API server, not of the controller."""
 
 
@@ -86,7 +86,7 @@ class ReconcileLoop:
             except Exception as error:  # any failure is retried with backoff, never fatal
                 metrics.RECONCILE_ERRORS.labels(self.name).inc()
                 metrics.RECONCILE_TOTAL.labels(self.name, "error").inc()
-                if isinstance(error, _TRANSIENT):  # the message says it all; no traceback
+                if isinstance(error, TRANSIENT):  # the message says it all; no traceback
                     log.warning("reconcile failed; will retry", error=str(error) or repr(error))
                 else:
                     log.warning("reconcile failed; will retry", error=str(error), exc_info=error)

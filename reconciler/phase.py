@@ -12,12 +12,13 @@ from typing import Any
 
 from builders import BuildError, Plan
 from builders.models import KusciaTask
+from reconciler import reservation as reserve
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 FINISHED = frozenset({SUCCEEDED, FAILED})
-DEFAULT_LIFECYCLE_SECONDS = 300
+DEFAULT_LIFECYCLE_SECONDS = reserve.DEFAULT_LIFECYCLE_SECONDS
 
-CONDITION_TYPES = ("PortsAllocated", "ResourceCreated", "Running", "Success")
+CONDITION_TYPES = ("PortsAllocated", "ResourceCreated", reserve.CONDITION, "Running", "Success")
 # Set on a Service by Kuscia's gateway when its endpoints are ready.
 READY_TIME_ANNOTATION = "kuscia.secretflow/ready-time"
 
@@ -333,8 +334,13 @@ def desired_status(
     now: datetime,
     *,
     created: bool,
+    reservation: reserve.After | None = None,
 ) -> dict[str, Any]:
     """The whole status the task should carry now (camelCase JSON).
+
+    `reservation` is the reservation's state after this round (None: not judged,
+    as for a caller that runs no reservation); until it holds, the task stays
+    Pending whatever its pods do, and it fails when lifecycleSeconds runs out first.
 
     `old` is the status as stored (not re-serialized from the model, whose
     defaults would make every comparison differ). `created` says every object
@@ -369,13 +375,34 @@ def desired_status(
             {"domainID": p.domain_id, "role": p.role, "phase": verdict.phase}
             for p in task.spec.parties
         ]
-        for key in ("allocatedPorts", "boundAppImages", "podStatuses", "serviceStatuses"):
+        for key in (
+            "allocatedPorts",
+            "boundAppImages",
+            "podStatuses",
+            "serviceStatuses",
+            "reservation",
+        ):
             if key in old:
                 status[key] = old[key]
     else:
-        seen_before = old.get("podStatuses", {})
+        held = reservation is None or reservation.reserved
+        # Pods a failed reservation removed are not "gone": only a held one's are.
+        seen_before = old.get("podStatuses", {}) if held else {}
         parties = party_verdicts(outcome, observed, seen_before) if created else []
         verdict = task_verdict(task, parties) if created else Verdict(PENDING, "", "")
+        if not held and verdict.phase in (RUNNING, SUCCEEDED):
+            verdict = Verdict(PENDING, "", "")
+        failed = reservation is not None and reservation.state.get("phase") == reserve.FAILED
+        if reservation is not None and failed and verdict.phase != FAILED:
+            verdict = Verdict(
+                FAILED, reserve.REASON_EXPIRED, reserve.expired_message(task, reservation.state)
+            )
+        elif (
+            reservation is not None
+            and reservation.state.get("phase") == reserve.RESERVE_FAILED
+            and verdict.phase == PENDING
+        ):
+            verdict = Verdict(PENDING, "", reserve.failure_message(reservation.state))
         if verdict.phase == PENDING and expired and created:
             verdict = Verdict(
                 FAILED, "LifecycleExpired", "pods did not start within lifecycleSeconds"
@@ -384,7 +411,10 @@ def desired_status(
             "PortsAllocated": (True, "", ""),
             "ResourceCreated": (created, "" if created else "Creating", ""),
         }
-        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and created:
+        if reservation is not None:
+            conditions[reserve.CONDITION] = reserve.condition(task, reservation.state)
+            status["reservation"] = reservation.state
+        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and created and held:
             conditions["Running"] = (True, "", "")
         if verdict.phase in FINISHED:
             conditions["Success"] = (verdict.phase == SUCCEEDED, verdict.reason, verdict.message)

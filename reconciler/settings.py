@@ -32,6 +32,8 @@ class ServerSettings:
 @dataclass(frozen=True)
 class Settings:
     namespace: str | None = None  # watch KusciaTasks in one namespace; None: all
+    # The namespace the controller runs in: never a Kuscia domain, whatever its labels.
+    controller_namespace: str | None = None
     workers: int = 4
     keep_finished: bool = False  # keep Pods and ConfigMaps of finished tasks
     apply_concurrency: int = 16  # objects of one task applied at once

@@ -41,9 +41,11 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
-    """A namespace of its own for one test, deleted (without waiting) afterwards."""
+    """A namespace of its own for one test, designated a Kuscia domain, deleted (without
+    waiting) afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     control_plane.run_kubectl("create", "namespace", name)
+    control_plane.run_kubectl("label", "namespace", name, "kuscia.secretflow/domain=true")
     yield name
     control_plane.run_kubectl("delete", "namespace", name, "--wait=false", check=False)
 

@@ -4,6 +4,7 @@ what a task would produce, offline, or `sign` AppImages for `--image-verify-key`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument("--namespace", help="watch KusciaTasks in this namespace only (default: all)")
+    run.add_argument(
+        "--controller-namespace",
+        default=os.environ.get("POD_NAMESPACE") or None,
+        help="the namespace the controller runs in, never a Kuscia domain "
+        "(default: $POD_NAMESPACE)",
+    )
     run.add_argument("--workers", type=int, default=Settings.workers, help="concurrent reconciles")
     run.add_argument(
         "--leader-elect",
@@ -124,6 +131,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         image_verify_keys=verify_keys,
         namespace=args.namespace,
+        controller_namespace=args.controller_namespace,
         workers=args.workers,
         keep_finished=args.keep_finished,
         leader=LeaderSettings(

@@ -11,10 +11,11 @@ import yaml
 from bench.kit import recorded
 from tests.conftest import EXAMPLES
 
+DOMAIN = {"kuscia.secretflow/domain": "true"}
 NAMESPACES = [
-    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
-    for n in ("alice", "bob", "cross-domain")
-]
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": DOMAIN}}
+    for n in ("alice", "bob")
+] + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cross-domain"}}]
 
 
 def _app_image() -> dict[str, Any]:

@@ -598,3 +598,80 @@ def test_ignored_party_template_fields_are_listed_in_the_plan() -> None:
         "spec.parties[0].template.spec.containers[0].workingDir"
     ]
     assert "workingDir" not in objects_of("Pod", result.objects)[0]["spec"]["containers"][0]
+
+
+def _alice_and_bob_task() -> tuple[Any, dict[str, Any]]:
+    return examples.task("app-task"), {"app-template": examples.app_image("app-template")}
+
+
+def test_a_party_in_an_undesignated_namespace_makes_nothing_and_fails_naming_it() -> None:
+    task, images = _alice_and_bob_task()
+    cluster = Cluster(namespaces=frozenset({"alice", "bob"}), domains=frozenset({"alice"}))
+    error = _build_error(task, images, cluster)
+    assert error.reason == "DomainNotDesignated"
+    assert not error.waiting
+    assert "party bob/" in error.message
+    assert "namespace 'bob'" in error.message
+    assert "kuscia.secretflow/domain=true" in error.message
+    assert error.field == "spec.parties[1].domainID"
+
+
+@pytest.mark.parametrize("reserved", ["kube-system", "kube-public", "kube-node-lease", "default"])
+def test_a_party_in_a_reserved_namespace_fails_whatever_its_designation(reserved: str) -> None:
+    task, images = _alice_and_bob_task()
+    task = task.model_copy(
+        update={
+            "spec": task.spec.model_copy(
+                update={
+                    "parties": [
+                        task.spec.parties[0],
+                        task.spec.parties[1].model_copy(update={"domain_id": reserved}),
+                    ]
+                }
+            )
+        }
+    )
+    everything = frozenset({"alice", reserved})
+    error = _build_error(task, images, Cluster(namespaces=everything, domains=everything))
+    assert error.reason == "DomainNotDesignated"
+    assert not error.waiting
+    assert f"namespace {reserved!r}" in error.message
+    assert "reserved" in error.message
+
+
+def test_the_controllers_own_namespace_is_reserved() -> None:
+    task, images = _alice_and_bob_task()
+    cluster = Cluster(
+        namespaces=frozenset({"alice", "bob"}),
+        domains=frozenset({"alice", "bob"}),
+        reserved=frozenset({"bob"}),
+    )
+    error = _build_error(task, images, cluster)
+    assert error.reason == "DomainNotDesignated"
+    assert not error.waiting
+
+
+def test_only_designated_domains_get_objects_and_partners_are_reported() -> None:
+    task, images = _alice_and_bob_task()
+    cluster = Cluster(
+        namespaces=frozenset({"alice", "bob"}),
+        partners=frozenset({"bob"}),
+        domains=frozenset({"alice"}),
+    )
+    result = plan(task, images, cluster)
+    assert {o["metadata"]["namespace"] for o in result.objects} == {"alice"}
+    assert [p.local for p in result.parties] == [True, False]
+
+
+def test_a_domain_made_after_the_task_runs_none_of_its_parties() -> None:
+    task, images = _alice_and_bob_task()
+    cluster = Cluster(
+        namespaces=frozenset({"alice", "bob"}),
+        domains=frozenset({"alice", "bob"}),
+        newer_than_task=frozenset({"bob"}),
+    )
+    error = _build_error(task, images, cluster)
+    assert error.reason == "DomainNotDesignated"
+    assert not error.waiting
+    assert "namespace 'bob'" in error.message
+    assert "created after the task" in error.message

@@ -151,6 +151,11 @@ class ApiRequest:
     message: str = dataclasses.field(default="", compare=False)  # the refusal's, if any
 
     @property
+    def discovery(self) -> bool:
+        """Asks which resources an API group serves; no chart grant is needed for it."""
+        return not self.resource
+
+    @property
     def denied(self) -> bool:
         """Refused by the authorizer. Admission also answers 403 when a namespace is
         being deleted; that request had passed RBAC."""
@@ -167,6 +172,9 @@ class ApiRequest:
             group, rest = parts[1], parts[3:]
         else:
             raise ValueError(f"not a resource path: {path}")
+        if not rest:
+            # Discovery (/apis/GROUP/VERSION): open to every user (system:discovery).
+            return cls("get", group, "", None, None, status)
         namespace = None
         if len(rest) >= 3 and rest[0] == "namespaces":
             namespace, rest = rest[1], rest[2:]
@@ -188,7 +196,11 @@ class ApiRequest:
         message: str = "",
     ) -> list[ApiRequest]:
         """What the authorizer checked: a server-side apply that made a new object
-        (201) was checked as create as well as patch."""
+        (201) was checked as create as well as patch. Discovery (`/apis/{group}/{version}`)
+        is no resource: every client may read it (system:discovery), no chart grants it."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if (parts[0] == "apis" and len(parts) <= 3) or (parts[0] == "api" and len(parts) <= 2):
+            return []
         request = dataclasses.replace(cls.parse(method, path, query, status), message=message)
         if request.verb == "patch" and status == 201:
             return [request, dataclasses.replace(request, verb="create")]

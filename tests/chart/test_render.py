@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -69,6 +70,9 @@ def test_default_values_render_the_controller_and_its_rbac(helm: Helm) -> None:
             "RoleBinding",
             "Service",
             "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     deployment = rendered.one("Deployment")
@@ -271,7 +275,14 @@ def test_watching_the_default_namespace_makes_one_role_there(helm: Helm) -> None
 
 def test_rbac_and_service_account_can_be_left_out(helm: Helm) -> None:
     rendered = helm.template(settings={"rbac.create": "false", "serviceAccount.create": "false"})
-    assert rendered.kinds() == ["Deployment", "PodDisruptionBudget", "Service"]
+    assert rendered.kinds() == [
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
+    ]
     pod = rendered.one("Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "default"
 
@@ -349,3 +360,60 @@ def test_notes_say_how_to_check_it_works_and_to_delete_tasks_before_uninstalling
     assert "kubectl delete kusciatasks --all -A --wait" in notes
     assert notes.index("delete kusciatasks") < notes.index("helm uninstall")
     assert "does not serve\nmonitoring.coreos.com/v1 ServiceMonitor" in notes
+
+
+POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+DOMAIN_API = "kuscia.secretflow/v1alpha1/Domain"
+SHIPPED = "kuscia-reconciler-task-parties"
+
+
+def test_the_admission_policy_is_the_shipped_file_named_after_the_release(helm: Helm) -> None:
+    shipped = {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in yaml.safe_load_all((CHART / "admission" / "kusciatask-parties.yaml").read_text())
+    }
+    rendered = helm.template(release="kr", namespace="ops")
+    policy = rendered.one("ValidatingAdmissionPolicy")
+    assert policy["metadata"]["name"] == "kr-kuscia-reconciler-task-parties"
+    assert policy["spec"] == shipped[("ValidatingAdmissionPolicy", SHIPPED)]["spec"]
+    bindings = {
+        b["metadata"]["name"]: b for b in rendered.of_kind("ValidatingAdmissionPolicyBinding")
+    }
+    assert sorted(bindings) == [
+        "kr-kuscia-reconciler-task-parties",
+        "kr-kuscia-reconciler-task-parties-reserved",
+    ]
+    for name, binding in bindings.items():
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+        original = shipped[("ValidatingAdmissionPolicyBinding", name.removeprefix("kr-"))]["spec"]
+        assert binding["spec"]["validationActions"] == original["validationActions"]
+    domains = bindings["kr-kuscia-reconciler-task-parties"]["spec"]["paramRef"]
+    assert domains == shipped[("ValidatingAdmissionPolicyBinding", SHIPPED)]["spec"]["paramRef"]
+    (reserved,) = bindings["kr-kuscia-reconciler-task-parties-reserved"]["spec"]["paramRef"][
+        "selector"
+    ]["matchExpressions"]
+    assert reserved["values"] == ["kube-system", "kube-public", "kube-node-lease", "default", "ops"]
+    disabled = helm.template(settings={"admissionPolicy.enabled": "false"})
+    assert not any(disabled.of_kind(kind) for kind in POLICY_KINDS)
+
+
+def test_the_controller_is_told_its_namespace_which_is_never_a_domain(helm: Helm) -> None:
+    args = _container(helm.template(namespace="ops").one("Deployment"))["args"]
+    assert "--controller-namespace=ops" in args
+
+
+def test_kuscia_domains_are_read_only_where_their_api_is_served(helm: Helm) -> None:
+    def domain_verbs(rendered: Any) -> set[str]:
+        return {g.verb for g in rendered.grants() if g.resource == "domains"}
+
+    assert domain_verbs(helm.template()) == set()
+    assert domain_verbs(helm.template(api_versions=[DOMAIN_API])) == {"list", "watch"}
+
+
+def test_notes_say_how_to_designate_domains(helm: Helm) -> None:
+    result = helm.run("install", "kr", str(CHART), "--namespace", "ops", "--dry-run=client")
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl label namespace <party namespace> kuscia.secretflow/domain=true" in notes
+    assert "kube-system, kube-public, kube-node-lease, default or ops" in notes
+    assert "kr-kuscia-reconciler-task-parties" in notes

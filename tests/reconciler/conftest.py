@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
+from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
@@ -38,16 +39,24 @@ class Cluster:
         self.kube = kube
         self.created: list[str] = []
 
-    def namespaces(self, count: int, *, labels: dict[str, str] | None = None) -> list[str]:
+    def namespaces(
+        self, count: int, *, labels: dict[str, str] | None = None, designated: bool = True
+    ) -> list[str]:
         names = [f"d-{uuid.uuid4().hex[:8]}" for _ in range(count)]
         for name in names:
-            self.create_namespace(name, labels=labels)
+            self.create_namespace(name, labels=labels, designated=designated)
         return names
 
-    def create_namespace(self, name: str, *, labels: dict[str, str] | None = None) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        if labels:
-            body["metadata"]["labels"] = labels  # type: ignore[index]
+    def create_namespace(
+        self, name: str, *, labels: dict[str, str] | None = None, designated: bool = True
+    ) -> None:
+        """A namespace, designated a Kuscia domain unless told otherwise (as an
+        administrator would designate a party's namespace)."""
+        all_labels = {DOMAIN_LABEL: DOMAIN_VALUE} if designated else {}
+        all_labels.update(labels or {})
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        if all_labels:
+            body["metadata"]["labels"] = all_labels
         self.kubectl_apply(body)
         self.created.append(name)
 
@@ -118,7 +127,11 @@ class Cluster:
         task["spec"]["initiator"] = mapping.get(initiator, initiator)
         # Tasks outlive their test in the shared control plane; a long lifecycle keeps
         # them from failing (and writing) in the middle of a later test's measurement.
-        task["spec"].setdefault("scheduleConfig", {})["lifecycleSeconds"] = 3600
+        # With no scheduler nothing binds their pods either: a reservation as long
+        # keeps them from being removed and made again in the middle of one.
+        schedule = task["spec"].setdefault("scheduleConfig", {})
+        schedule["lifecycleSeconds"] = 3600
+        schedule["resourceReservedSeconds"] = 3600
         if edit:
             edit(task)
         return task

@@ -426,7 +426,11 @@ async def test_a_task_whose_pod_names_pass_63_characters_runs(
 async def test_a_party_whose_kuscia_domain_is_a_partner_is_remote(
     cluster: Cluster, run_controller: RunController
 ) -> None:
-    cluster.plane.install_kuscia_domain_crd()
+    with cluster.plane.kuscia_domain_crd():
+        await _partner_domain_is_remote(cluster, run_controller)
+
+
+async def _partner_domain_is_remote(cluster: Cluster, run_controller: RunController) -> None:
     home, alice, bob = cluster.namespaces(3)
     partner = {
         "apiVersion": "kuscia.secretflow/v1alpha1",

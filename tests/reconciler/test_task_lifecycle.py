@@ -63,6 +63,7 @@ async def test_psi_task_produces_the_objects_spec_names_and_succeeds(
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "PortsAllocated": "True",
         "ResourceCreated": "True",
+        "ResourceReserved": "True",
         "Running": "True",
         "Success": "True",
     }

@@ -18,7 +18,7 @@ import aiohttp
 import anyio
 import yaml
 
-from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE
+from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, DOMAIN_LABEL, DOMAIN_VALUE
 from reconciler import phase
 from reconciler.kube import (
     APP_IMAGE,
@@ -64,8 +64,15 @@ class Scenario:
         self._task = _example("secretflow-task-psi.yaml")
 
     async def set_up(self) -> None:
-        for name in (self.home, *self.domains):
-            await self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        await self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.home}})
+        for name in self.domains:  # designated Kuscia domains, as an administrator would
+            await self.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": name, "labels": {DOMAIN_LABEL: DOMAIN_VALUE}},
+                }
+            )
         image = _example("secretflow-image.yaml")
         image["metadata"]["name"] = self.app_image
         await self.apply(image)
@@ -81,6 +88,9 @@ class Scenario:
             party["domainID"] = mapping[party["domainID"]]
             party["appImageRef"] = self.app_image
         task["spec"]["initiator"] = mapping[task["spec"]["initiator"]]
+        # Nothing binds the pods here: a reservation that outlasts the scenario keeps
+        # them from being removed and made again in the middle of it.
+        task["spec"]["scheduleConfig"] = {"resourceReservedSeconds": 3600}
         return task
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:

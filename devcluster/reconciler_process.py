@@ -32,6 +32,19 @@ def run_command(
     ]
 
 
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of `name` in a /metrics page whose labels include `labels`."""
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        sample, value = line.rsplit(" ", 1)
+        if sample.split("{")[0] == name and all(w in sample for w in wanted):
+            total += float(value)
+    return total
+
+
 class ReconcilerProcess:
     """One `kuscia-reconciler run`; `stop()` asks it to drain (SIGTERM), then kills it."""
 
@@ -80,15 +93,7 @@ class ReconcilerProcess:
     def metric(self, name: str, **labels: str) -> float:
         """The sum of every sample of `name` whose labels include `labels` (0 if none)."""
         status, text = self.get(self.metrics_port, "/metrics")
-        wanted = [f'{k}="{v}"' for k, v in labels.items()]
-        total = 0.0
-        for line in text.splitlines() if status == 200 else ():
-            if line.startswith("#") or not line.startswith(name):
-                continue
-            sample, value = line.rsplit(" ", 1)
-            if sample.split("{")[0] == name and all(w in sample for w in wanted):
-                total += float(value)
-        return total
+        return metric_total(text if status == 200 else "", name, **labels)
 
     def signal(self, signum: signal.Signals) -> None:
         if self.alive:

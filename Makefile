@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := reconciler informers builders
 
-.PHONY: all venv assets up down run test lint typecheck layers pytest bench soak clean
+.PHONY: all venv assets image up down run test lint typecheck layers pytest bench soak clean
 
 all: test
 
@@ -29,6 +29,14 @@ assets:
 	bash devcluster/build-assets.sh kwok >/dev/null & kwok=$$!; \
 	bash devcluster/build-assets.sh helm >/dev/null & helm=$$!; \
 	status=0; for pid in $$kube $$kwok $$helm; do wait $$pid || status=1; done; exit $$status
+	@# The real node's programs (kubelet, CoreDNS, kube-router, ...), where it can run.
+	@if [ "$$(id -u)" = 0 ] && [ "$${KUSCIA_REAL_NODE:-1}" != 0 ]; then \
+		bash devcluster/build-node.sh >/dev/null; fi
+
+# The controller's image from the Dockerfile (buildah, onto a Debian base made here),
+# imported into the real node's containerd when one runs (IMAGE_ARGS=--tag TAG).
+image: venv
+	$(PY) -m devcluster.images.controller $(IMAGE_ARGS)
 
 # UP_ARGS: --bare (etcd and kube-apiserver only), --nodes N, --node-cpu, --node-memory,
 # --node-pods (python -m devcluster up --help).

@@ -2,7 +2,8 @@
 cluster that `make up`, `make down` and `make run` use. Both verbs are idempotent.
 
 `up` starts the scheduled cluster (etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, KWOK and its nodes); `--bare` only etcd and kube-apiserver.
+kube-scheduler, KWOK and its nodes) and, where the machine can run it, the real node
+(devcluster.node); `--bare` only etcd and kube-apiserver.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 from devcluster.cluster import REPO, ControlPlane
+from devcluster.node import local as real_node
+from devcluster.node.node import access
 from devcluster.scheduled import COMPONENTS, NodePool, ScheduledCluster
 
 DEFAULT_DIR = REPO / ".local"
@@ -56,6 +59,8 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
         if _started(plane_dir) == wanted:
             print(f"already up; KUBECONFIG={workdir / 'kubeconfig'}")
             _describe(plane_dir)
+            if not bare:
+                real_node.up(workdir, real_node.recorded_access(workdir))
             return
         print("up with other components; restarting")
     down(workdir, quiet=True)
@@ -81,6 +86,7 @@ def up(workdir: Path, *, bare: bool, nodes: NodePool) -> None:
             f"nodes: {nodes.count} simulated by kwok ({', '.join(nodes.names())}), each "
             f"cpu {nodes.cpu}, memory {nodes.memory}, pods {nodes.pods}"
         )
+        real_node.up(workdir, access(plane))
 
 
 def _ports(plane: ControlPlane) -> str:
@@ -106,6 +112,7 @@ def _describe(plane: Path) -> None:
 
 
 def down(workdir: Path, quiet: bool = False) -> None:
+    real_node.down(workdir)
     plane = workdir / "controlplane"
     for name in (*reversed(COMPONENTS), "kube-apiserver", "etcd"):
         pid = _alive(plane / f"{name}.pid")

@@ -25,12 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devcluster.assets import find_assets
+from devcluster.node.layout import NODE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
 DOMAIN_CRD = REPO / "tests" / "fixtures" / "kuscia-crds" / "domains.kuscia.secretflow.yaml"
 # The admission policy that ships with the CRDs (the chart templates it in).
 ADMISSION_POLICY = REPO / "charts" / "kuscia-reconciler" / "admission" / "kusciatask-parties.yaml"
+# In the range reserved for network tests, beside the real node's (devcluster.node);
+# nothing routes it (there is no kube-proxy).
+SERVICE_CIDR = "198.19.130.0/24"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -77,6 +81,8 @@ class ControlPlane:
     etcd_peer_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # The real node's kubelet authenticates with it (devcluster.node).
+    node_token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_apiserver_args: list[str] = field(default_factory=list)
     # Off on the bare plane: nothing there creates the `default` ServiceAccount that
     # the admission plugin requires of every Pod (kube-controller-manager does).
@@ -109,7 +115,10 @@ class ControlPlane:
         certs.mkdir(exist_ok=True)
         if not (certs / "sa.key").exists():
             _write_sa_keys(certs / "sa.key", certs / "sa.pub")
-        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+        (self.workdir / "tokens.csv").write_text(
+            f'{self.token},admin,admin-uid,"system:masters"\n'
+            f'{self.node_token},system:node:{NODE_NAME},node-uid,"system:nodes"\n'
+        )
         self.start_etcd()
         self.start_apiserver()
         self._write_kubeconfig()
@@ -148,7 +157,7 @@ class ControlPlane:
             [
                 str(self.assets["kube-apiserver"]),
                 "--allow-privileged=true",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
                 "--bind-address=127.0.0.1",
                 f"--cert-dir={certs}",
                 *(
@@ -156,12 +165,17 @@ class ControlPlane:
                     if self.service_account_admission
                     else ["--disable-admission-plugins=ServiceAccount"]
                 ),
+                # PodTolerationRestriction: a namespace's annotation may give its pods
+                # the toleration of the real node's taint (devcluster.node.layout).
+                "--enable-admission-plugins=NodeRestriction,PodTolerationRestriction",
+                # The node's name does not resolve: `kubectl logs` goes to its address.
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--etcd-servers={self.etcd_url}",
                 f"--secure-port={self.api_port}",
                 f"--service-account-issuer={self.url}/",
                 f"--service-account-key-file={certs / 'sa.pub'}",
                 f"--service-account-signing-key-file={certs / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
                 *self.extra_apiserver_args,
             ],

@@ -11,9 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
+from devcluster import incluster, psi_demo
 from devcluster.assets import find_assets
 from devcluster.cluster import CRD_DIR, REPO
 from devcluster.reconciler_process import ReconcilerProcess
@@ -131,6 +133,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     once = "--once" in sys.argv
+    in_cluster = "--in-cluster" in sys.argv
     # SIGTERM stops the demo as Ctrl-C does, so the reconciler it started stops too.
     signal.signal(signal.SIGTERM, _interrupt)
     kubeconfig = os.environ.get("KUBECONFIG") or str(REPO / ".local" / "kubeconfig")
@@ -139,8 +142,20 @@ def main() -> int:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
     log_path = REPO / ".local" / "reconciler.log"
     log_path.parent.mkdir(exist_ok=True)
+    # --in-cluster: the chart's Deployment on the real node instead of a local process.
+    release = incluster.install(kubeconfig) if in_cluster else None
     log_path.unlink(missing_ok=True)
-    reconciler = ReconcilerProcess(kubeconfig, log_path, metrics_port=8080, health_port=8081).proc
+    if release is None:
+        local = ReconcilerProcess(kubeconfig, log_path, metrics_port=8080, health_port=8081)
+        reconciler = local.proc
+    else:
+        with log_path.open("w") as log:
+            reconciler = subprocess.Popen(
+                [str(Path(kubectl.binary)), f"--kubeconfig={kubeconfig}", "logs", "-f",
+                 "-n", release.namespace, f"deployment/{release.fullname}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
     started = time.monotonic()
     try:
         for namespace in (TASK_NAMESPACE, *PARTY_NAMESPACES):
@@ -167,7 +182,7 @@ def main() -> int:
         previous: list[str] = []
         done = False
         while time.monotonic() - started < DEADLINE:
-            if reconciler.poll() is not None:
+            if reconciler.poll() is not None and release is None:
                 raise SystemExit(f"the reconciler exited; see {log_path}")
             lines, done = snapshot(kubectl)
             if lines != previous:
@@ -201,7 +216,15 @@ def main() -> int:
                 "cluster has no scheduler (`make up` without --bare starts one); otherwise see "
                 f"{log_path} and .local/controlplane/*.log."
             )
-        print(f"Metrics: http://127.0.0.1:8080/metrics  Log: {log_path}")
+        print("\n" + "\n".join(psi_demo.run(Path(kubectl.binary), kubeconfig)) + "\n")
+        if release is None:
+            print(f"Metrics: http://127.0.0.1:8080/metrics  Log: {log_path}")
+        else:
+            print(
+                f"Metrics: .local/kubectl get --raw /api/v1/namespaces/{release.namespace}/"
+                f"services/http:{release.fullname}-metrics:metrics/proxy/metrics  "
+                f"Log (one replica's): {log_path}"
+            )
         if once:
             return 0 if done and not failed else 1
         print("The reconciler keeps running; Ctrl-C stops it.")
@@ -212,6 +235,8 @@ def main() -> int:
         if reconciler.poll() is None:
             reconciler.send_signal(signal.SIGTERM)
             reconciler.wait(timeout=30)
+        if release is not None:
+            incluster.uninstall(release)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,18 @@ def test_dockerfile_is_multi_stage_and_ships_only_the_virtualenv() -> None:
     assert "--no-index --find-links /wheels kuscia-reconciler" in build
 
 
+def test_both_stages_stand_on_the_base_image_argument() -> None:
+    """A local base (devcluster.images.controller) replaces the slim Python image in
+    both stages, so the virtualenv's interpreter is the runtime's."""
+    instructions = _instructions()
+    assert ("ARG", "BASE_IMAGE=python:${PYTHON_VERSION}-slim") in instructions
+    stages = [rest for word, rest in instructions if word == "FROM"]
+    assert stages == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
+    build = " ".join(rest for word, rest in instructions if word == "RUN")
+    # WHEELHOUSE set: pip takes every wheel from there; unset: from the package index.
+    assert '${WHEELHOUSE:+--no-index --find-links "$WHEELHOUSE"}' in build
+
+
 def test_image_runs_the_controller_as_the_charts_non_root_user() -> None:
     final = dict(_final_stage())
     assert json.loads(final["ENTRYPOINT"]) == ["kuscia-reconciler", "run"]

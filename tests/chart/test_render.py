@@ -65,6 +65,7 @@ def test_default_values_render_the_controller_and_its_rbac(helm: Helm) -> None:
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "Lease",
             "PodDisruptionBudget",
             "Role",
             "RoleBinding",
@@ -107,6 +108,17 @@ def test_names_are_cut_to_63_characters_keeping_their_suffixes(helm: Helm) -> No
     role_names = {o["metadata"]["name"] for o in rendered.of_kind("Role")}
     assert all(name.endswith("-leader-election") for name in role_names)
     assert rendered.one("Service")["metadata"]["name"].endswith("-metrics")
+
+
+def test_the_lease_is_the_releases_own_so_uninstall_removes_it(helm: Helm) -> None:
+    rendered = helm.template(release="kr", namespace="ops")
+    lease = rendered.one("Lease")
+    args = _container(rendered.one("Deployment"))["args"]
+    assert f"--leader-election-id={lease['metadata']['name']}" in args
+    assert lease["metadata"]["namespace"] == "ops"
+    assert "spec" not in lease  # the holder is the controller's to write
+    named = helm.template(settings={"leaderElection.leaseName": "elsewhere"})
+    assert named.one("Lease")["metadata"]["name"] == "elsewhere"
 
 
 def test_release_named_like_the_chart_is_not_repeated(helm: Helm) -> None:
@@ -277,6 +289,7 @@ def test_rbac_and_service_account_can_be_left_out(helm: Helm) -> None:
     rendered = helm.template(settings={"rbac.create": "false", "serviceAccount.create": "false"})
     assert rendered.kinds() == [
         "Deployment",
+        "Lease",
         "PodDisruptionBudget",
         "Service",
         "ValidatingAdmissionPolicy",
@@ -309,6 +322,7 @@ def test_several_replicas_without_leader_election_are_refused(helm: Helm) -> Non
     single = helm.template(settings={"leaderElection.enabled": "false", "replicaCount": "1"})
     assert "--leader-elect" not in _container(single.one("Deployment"))["args"]
     assert [r["metadata"]["name"] for r in single.of_kind("Role")] == []
+    assert not single.of_kind("Lease")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,3 @@
+module local.invalid/kuscia-reconciler/pause
+
+go 1.26

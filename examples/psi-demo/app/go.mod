@@ -1,0 +1,3 @@
+module local.invalid/kuscia-reconciler/psi-demo
+
+go 1.26

@@ -4,6 +4,8 @@ outcome (success, requeue, error) is labelled with the loop's name."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 from prometheus_client import REGISTRY
 
@@ -32,12 +34,18 @@ def _thing(name: str) -> dict[str, object]:
     return {"metadata": {"name": name}}
 
 
-async def test_fresh_events_are_handed_out_before_the_initial_list_and_resyncs() -> None:
+def _queued_by_name(name: str) -> tuple[ReconcileLoop, Any]:
+    """A loop no worker runs, and an event handler that queues an object's name."""
+
     async def never(key: str) -> None:
         raise AssertionError("not run")
 
-    loop = _loop("order", never)
-    handler = loop.handler(lambda obj: [obj["metadata"]["name"]])  # type: ignore[index]
+    loop = _loop(name, never)
+    return loop, loop.handler(lambda obj: [obj["metadata"]["name"]])
+
+
+async def test_fresh_events_are_handed_out_before_the_initial_list_and_resyncs() -> None:
+    loop, handler = _queued_by_name("order")
     handler.on_add(_thing("listed"), True)
     handler.on_update(_thing("resynced"), _thing("resynced"), True)
     handler.on_add(_thing("created"), False)
@@ -51,11 +59,7 @@ async def test_fresh_events_are_handed_out_before_the_initial_list_and_resyncs()
 
 
 async def test_a_fresh_event_promotes_a_listed_object_waiting_in_the_queue() -> None:
-    async def never(key: str) -> None:
-        raise AssertionError("not run")
-
-    loop = _loop("promote", never)
-    handler = loop.handler(lambda obj: [obj["metadata"]["name"]])  # type: ignore[index]
+    loop, handler = _queued_by_name("promote")
     handler.on_add(_thing("a"), True)
     handler.on_add(_thing("b"), True)
     handler.on_update(_thing("b"), _thing("b"), False)

@@ -32,7 +32,7 @@ from builders.validation import check
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "examples"
 PAIRS = (("secretflow-image", "secretflow-task-psi"), ("app-template", "app-task"))
-CLUSTER = Cluster(namespaces=frozenset({"alice", "bob"}))
+CLUSTER = Cluster.of({"alice", "bob"})
 
 
 def _load(name: str, **metadata: str) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def _plan(case: Case) -> Callable[[], str]:
     raw_images, raw_task = case.build(names)
     images = {raw["metadata"]["name"]: AppImage.model_validate(raw) for raw in raw_images}
     task = KusciaTask.model_validate(raw_task)
-    cluster = Cluster(namespaces=frozenset({names.alice, names.bob}))
+    cluster = Cluster.of({names.alice, names.bob})
 
     def run() -> str:
         try:

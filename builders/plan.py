@@ -8,7 +8,7 @@ Services and Pods. Same input, same output, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,13 @@ class Cluster:
     # Designated domains made after the task: the admission policy, which checks a task's
     # author when the task is written, never saw them, so they run none of its parties.
     newer_than_task: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, namespaces: Iterable[str], partners: Iterable[str] = ()) -> Cluster:
+        """The one way to make a Cluster: from the names of the namespaces that exist and
+        of the partner domains (which count as existing, and are never local)."""
+        partner_names = frozenset(partners)
+        return cls(namespaces=frozenset(namespaces) | partner_names, partners=partner_names)
 
     def has(self, namespace: str) -> bool:
         return namespace in self.namespaces or namespace in self.partners

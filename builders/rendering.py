@@ -1,19 +1,23 @@
-"""Kuscia's config-template syntax, compiled onto jinja2's sandbox and rendered per pod (SPEC §4).
+"""Kuscia's config-template syntax, parsed here and rendered per pod (SPEC §4).
 
 Only Kuscia's two forms are template syntax: `{{.NAME}}` (the value escaped as a
 JSON string body) and `{{{.NAME.path}}}` (a query into a JSON value: a string is
 inserted raw, anything else written as Kuscia writes it, see builders.gojson).
-The user's text never reaches jinja's lexer: each template is parsed here into
-literal runs and actions, and one fixed jinja loop, compiled once, emits `L[i]`
-(the literal runs, kept as constants, so `{%`, `{#` and `\r\n` stay byte for byte)
-and `A[i]` (each action's value, worked out beforehand by walking plain JSON data,
-never Python attributes). Like Go's text/template, any other `{{ ... }}` is a
-parse error naming the file, line and column.
+Like Go's text/template, any other `{{ ... }}` is a parse error naming the file,
+line and column. Each template is parsed into literal runs and actions; an action's
+value is worked out by walking plain JSON data, never Python attributes.
+
+jinja2 does not evaluate the actions, and that is deliberate: a jinja source per
+action cost seconds and hundreds of MB per thousand actions, and jinja's own syntax
+(`{%`, `{#`, expressions, attribute lookups) must never run on user text. What is
+left to jinja2 is one fixed loop, compiled once for every template, that joins the
+literal runs `L[i]` (constants, so `{%`, `{#` and `\r\n` stay byte for byte) with
+the actions' values `A[i]`. Its sandbox (no globals, filters or tests) guards only
+that loop; the guard against hostile templates is this module's parser and caps.
 
 Hostile templates are bounded, not trusted: the template's size, its number of
-actions and how deep queries nest are capped when it is compiled (a jinja source
-per action would cost seconds and hundreds of MB per thousand actions); the output
-is capped as it is produced; and the JSON elements a task's queries may scan are
+actions and how deep queries nest are capped when it is compiled; the output is
+capped as it is produced; and the JSON elements a task's queries may scan are
 counted against a budget shared by every rendering of the task.
 """
 

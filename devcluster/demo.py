@@ -18,6 +18,7 @@ from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster import incluster, psi_demo
 from devcluster.assets import find_assets
 from devcluster.cluster import CRD_DIR, REPO
+from devcluster.reconciler_process import ReconcilerProcess
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
 TASK_NAMESPACE = "cross-domain"
@@ -143,21 +144,18 @@ def main() -> int:
     log_path.parent.mkdir(exist_ok=True)
     # --in-cluster: the chart's Deployment on the real node instead of a local process.
     release = incluster.install(kubeconfig) if in_cluster else None
-    with log_path.open("w") as log:
-        reconciler = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "kuscia-reconciler"),
-                "run",
-                f"--kubeconfig={kubeconfig}",
-                "--metrics-bind-address=127.0.0.1:8080",
-                "--health-probe-bind-address=127.0.0.1:8081",
-            ]
-            if release is None
-            else [str(Path(kubectl.binary)), f"--kubeconfig={kubeconfig}", "logs", "-f",
-                  "-n", release.namespace, f"deployment/{release.fullname}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    log_path.unlink(missing_ok=True)
+    if release is None:
+        local = ReconcilerProcess(kubeconfig, log_path, metrics_port=8080, health_port=8081)
+        reconciler = local.proc
+    else:
+        with log_path.open("w") as log:
+            reconciler = subprocess.Popen(
+                [str(Path(kubectl.binary)), f"--kubeconfig={kubeconfig}", "logs", "-f",
+                 "-n", release.namespace, f"deployment/{release.fullname}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
     started = time.monotonic()
     try:
         for namespace in (TASK_NAMESPACE, *PARTY_NAMESPACES):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from builders import validate_app_image
+from builders.fieldpath import first_error
 from builders.models import AppImage
 from informers.clock import Clock
 from reconciler import phase, signing
@@ -83,9 +84,7 @@ def _verdict(raw: Mapping[str, Any], verify_keys: Sequence[Ed25519PublicKey]) ->
     try:
         model = AppImage.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return "InvalidAppImage", f"AppImage {name}: {where}: {first['msg']}"
+        return "InvalidAppImage", f"AppImage {name}: {first_error(error)}"
     signature = signing.check(verify_keys, model)
     problems = ([signature] if signature else []) + validate_app_image(model)
     if not problems:

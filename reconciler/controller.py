@@ -1,6 +1,6 @@
-"""The running controller: informers feed one workqueue, workers reconcile
-tasks and AppImages from it, only while this process leads; every loop lives
-in one anyio task group, so shutdown and failure travel the same way."""
+"""The running controller: informers feed two reconcile loops (tasks, AppImages), each
+with its own queue and workers, which run only while this process leads; every loop
+lives in one anyio task group, so shutdown and failure travel the same way."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
-import aiohttp
 import anyio
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
-from informers.workqueue import RateLimitingQueue
+from informers.store import object_key
 from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import (
@@ -31,49 +29,17 @@ from reconciler.caches import (
 from reconciler.events import EventRecorder
 from reconciler.kube import POD_GROUP, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
+from reconciler.loop import TRANSIENT, ReconcileLoop
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
-from reconciler.write_fence import HEADERS_TO_BODY, WriteFenced
 
 log = structlog.get_logger(__name__)
 
-TASK, APP_IMAGE = "KusciaTask", "AppImage"
 DOMAINS_DISCOVERY = f"/apis/{DOMAINS.group}/{DOMAINS.version}"
-Item = tuple[str, str]  # (kind, key)
 
 
 class LeadershipLost(Exception):
     """Raised so the process exits and a fresh one campaigns again."""
-
-
-class LeaseNotHeld(Exception):
-    """A write refused because this replica's lease is not fresh: a successor may lead."""
-
-
-_TRANSIENT = (ApiError, aiohttp.ClientError, OSError, TimeoutError, WriteFenced)
-"""Failures of talking to the API server, not of the controller."""
-
-
-class _Enqueue:
-    """An informer event handler that maps every event to queue items."""
-
-    def __init__(
-        self, queue: RateLimitingQueue[Item], items: Callable[[dict[str, Any]], Iterable[Item]]
-    ):
-        self.queue = queue
-        self.items = items
-
-    def on_add(self, obj: dict[str, Any], is_initial_list: bool) -> None:
-        for item in self.items(obj):
-            self.queue.add(item)
-
-    def on_update(self, old: dict[str, Any], new: dict[str, Any], is_resync: bool) -> None:
-        for item in self.items(new):
-            self.queue.add(item)
-
-    def on_delete(self, obj: dict[str, Any]) -> None:
-        for item in self.items(obj):
-            self.queue.add(item)
 
 
 def _waiting(task: dict[str, Any]) -> bool:
@@ -82,19 +48,27 @@ def _waiting(task: dict[str, Any]) -> bool:
     return status.get("phase") not in phase.FINISHED and not phase.resources_created(status)
 
 
-def _key(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else str(meta["name"])
-
-
 class Controller:
+    """The manager, in controller-runtime's words: one set of caches, one API client whose
+    writes the lease gates, and the two reconcile loops wired to the caches' events.
+
+    Contract: `run()` lists and watches, waits for the caches to sync, then (while it leads,
+    with leader election) runs the workers until cancelled, signalled (`handle_signals`) or
+    leadership is lost (LeadershipLost). Every reconcile reads the caches only, so it is
+    level-triggered: the same cache state always gives the same writes, and a settled
+    cluster gets none. `stop()` lets in-flight reconciles finish, bounded."""
+
     def __init__(self, api: ApiClient, settings: Settings, *, clock: Clock | None = None) -> None:
         self.api = api
         self.settings = settings
         self.clock = clock or RealClock()
-        self.kube = Kube(api)
+        # With leader election, every write is gated on this replica's lease (see
+        # write_fence); the elector's own Lease calls are not.
+        self.elector = (
+            LeaderElector(api, _leader_config(settings)) if settings.leader.enabled else None
+        )
+        self.kube = Kube(api, write_guard=self.elector.check_write if self.elector else None)
         self.caches = Caches(api, namespace=settings.namespace, clock=self.clock)
-        self.queue: RateLimitingQueue[Item] = RateLimitingQueue("kusciatask", clock=self.clock)
         self.events = EventRecorder(
             self.kube,
             self.clock,
@@ -112,46 +86,76 @@ class Controller:
             settings.field_manager,
             verify_keys=settings.image_verify_keys,
         )
+        may_write = self.elector.may_write if self.elector else lambda: True
+        retry = settings.leader.retry_period
+        self.task_loop = ReconcileLoop(
+            "kusciatask",
+            "KusciaTask",
+            self._reconcile_task,
+            workers=settings.workers,
+            clock=self.clock,
+            may_write=may_write,
+            lease_retry=retry,
+        )
+        # AppImages are few and their reconcile only writes a status: one worker, as
+        # controller-runtime gives a controller by default.
+        self.app_image_loop = ReconcileLoop(
+            "appimage",
+            "AppImage",
+            self._reconcile_app_image,
+            workers=1,
+            clock=self.clock,
+            may_write=may_write,
+            lease_retry=retry,
+        )
+        self.loops = (self.task_loop, self.app_image_loop)
         self.servers = Servers(
             settings.server.metrics_address,
             settings.server.health_address,
             Probes(healthy=self._healthy, ready=self._ready),
         )
         self.leading = anyio.Event()
-        self._workers_running = 0
         self._stopping = False
         self._wire()
 
     # --- wiring ------------------------------------------------------------------
 
     def _wire(self) -> None:
-        caches, queue = self.caches, self.queue
-        caches.tasks.add_event_handler(_Enqueue(queue, lambda t: [(TASK, _key(t))]))
+        caches, tasks = self.caches, self.task_loop
+        caches.tasks.add_event_handler(tasks.handler(lambda t: [object_key(t)]))
 
-        def tasks_of_app_image(image: dict[str, Any]) -> list[Item]:
-            name = image["metadata"]["name"]
-            waiting = caches.tasks.store.by_index(BY_APP_IMAGE, name)
-            return [(APP_IMAGE, name)] + [(TASK, _key(t)) for t in waiting if _waiting(t)]
+        def tasks_of_app_image(image: dict[str, Any]) -> list[str]:
+            waiting = caches.tasks.store.by_index(BY_APP_IMAGE, image["metadata"]["name"])
+            return [object_key(t) for t in waiting if _waiting(t)]
 
-        caches.app_images.add_event_handler(_Enqueue(queue, tasks_of_app_image))
-
-        caches.namespaces.add_event_handler(_Enqueue(queue, self._tasks_of_domain))
+        caches.app_images.add_event_handler(
+            self.app_image_loop.handler(lambda i: [i["metadata"]["name"]])
+        )
+        caches.app_images.add_event_handler(tasks.handler(tasks_of_app_image))
+        caches.namespaces.add_event_handler(tasks.handler(self._tasks_of_domain))
 
         for informer in caches.children.values():
-            informer.add_event_handler(_Enqueue(queue, self._task_of_child))
+            informer.add_event_handler(tasks.handler(self._task_of_child))
 
-    def _task_of_child(self, child: dict[str, Any]) -> list[Item]:
+    def _task_of_child(self, child: dict[str, Any]) -> list[str]:
         return [
-            (TASK, _key(t))
+            object_key(t)
             for uid in child_task_uid(child)
             for t in self.caches.tasks.store.by_index(BY_UID, uid)
         ]
 
-    def _tasks_of_domain(self, namespace_or_domain: dict[str, Any]) -> list[Item]:
+    def _tasks_of_domain(self, namespace_or_domain: dict[str, Any]) -> list[str]:
         """The waiting tasks naming a namespace (or the Domain of that name) as a party."""
         name = namespace_or_domain["metadata"]["name"]
         waiting = self.caches.tasks.store.by_index(BY_DOMAIN, name)
-        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+        return [object_key(t) for t in waiting if _waiting(t)]
+
+    async def _reconcile_task(self, key: str) -> float | None:
+        return (await self.tasks.reconcile(key)).requeue_after
+
+    async def _reconcile_app_image(self, name: str) -> float | None:
+        await self.app_images.reconcile(name)
+        return None
 
     async def _watch_domains_if_served(self) -> None:
         """Kuscia's Domain CRD, where installed, designates domains too (reconciler.domains);
@@ -165,14 +169,14 @@ class Controller:
                 if error.not_found:
                     return
                 problem = str(error)
-            except _TRANSIENT as error:
+            except TRANSIENT as error:
                 problem = str(error) or repr(error)
             log.warning("cannot ask whether Domains are served; will retry", error=problem)
             await anyio.sleep(delay)
             delay = min(delay * 2, 5.0)
         if any(r.get("name") == DOMAINS.plural for r in found.get("resources") or []):
             self.caches.watch_domains().add_event_handler(
-                _Enqueue(self.queue, self._tasks_of_domain)
+                self.task_loop.handler(self._tasks_of_domain)
             )
             log.info("Kuscia's Domain CRD is served: Domains designate domains too")
 
@@ -182,14 +186,11 @@ class Controller:
         if not self.caches.healthy():
             broken = [i.name for i in self.caches.all if not i.healthy]
             return False, f"informers cannot list/watch: {', '.join(map(str, broken))}"
-        if (
-            self.leading.is_set()
-            and self._workers_running < self.settings.workers
-            and (not self._stopping)
-        ):
-            return False, f"{self._workers_running} of {self.settings.workers} workers running"
-        elector = getattr(self, "elector", None)
-        if elector is not None and not elector.healthy():
+        running = sum(loop.running for loop in self.loops)
+        wanted = sum(loop.workers for loop in self.loops)
+        if self.leading.is_set() and running < wanted and not self._stopping:
+            return False, f"{running} of {wanted} workers running"
+        if self.elector is not None and not self.elector.healthy():
             return False, "leader lease expired without renewal"
         return True, ""
 
@@ -227,7 +228,7 @@ class Controller:
             raise
         log.info("gang scheduling: each local party's pods are one PodGroup")
         informer = self.caches.watch_pod_groups()
-        informer.add_event_handler(_Enqueue(self.queue, self._task_of_child))
+        informer.add_event_handler(self.task_loop.handler(self._task_of_child))
         self.tasks.gangs = True
 
     async def run(self, *, handle_signals: bool = False) -> None:
@@ -238,15 +239,14 @@ class Controller:
             await self._watch_domains_if_served()
             for informer in self.caches.all:
                 group.start_soon(informer.run)
-            group.start_soon(self.queue.run)
+            for loop in self.loops:
+                group.start_soon(loop.queue.run)
             if handle_signals:
                 group.start_soon(self._stop_on_signals, group.cancel_scope)
             for informer in self.caches.all:
                 await informer.wait_for_sync()
             log.info("caches synced", tasks=len(self.caches.tasks.store.list_keys()))
-            if self.settings.leader.enabled:
-                self.elector = LeaderElector(self.api, self._leader_config())
-                self.kube.write_guard = self._check_lease
+            if self.elector is not None:
                 await self.elector.run(self._lead)
                 if not self._stopping:
                     raise LeadershipLost("leadership lost")
@@ -254,48 +254,15 @@ class Controller:
                 await self._lead()
             group.cancel_scope.cancel()
 
-    def _write_time_left(self) -> float | None:
-        """Seconds a write may still take effect; None without leader election."""
-        elector = getattr(self, "elector", None)
-        if elector is None:
-            return None
-        left: float = elector.lease_time_left()
-        # A successor takes over no sooner than lease_duration after the last renewal, and
-        # the server's deadline for a write may trail its check by HEADERS_TO_BODY.
-        margin = elector.config.lease_duration - elector.config.renew_deadline
-        allowed: float = max(min(left, left + margin - HEADERS_TO_BODY), 0.0)
-        return allowed
-
-    def _lease_fresh(self) -> bool:
-        return self._write_time_left() != 0.0
-
-    def _check_lease(self) -> float | None:
-        """The write check (see write_fence)."""
-        left = self._write_time_left()
-        if left == 0.0:
-            raise LeaseNotHeld("not writing: this replica's lease is not fresh")
-        return left
-
-    def _leader_config(self) -> LeaderElectionConfig:
-        leader = self.settings.leader
-        identity = leader.identity or f"{socket.gethostname()}_{os.getpid()}_{time.time_ns()}"
-        return LeaderElectionConfig(
-            lease_name=leader.lease_name,
-            namespace=leader.namespace,
-            identity=identity,
-            lease_duration=leader.lease_duration,
-            renew_deadline=leader.renew_deadline,
-            retry_period=leader.retry_period,
-        )
-
     async def _lead(self) -> None:
         log.info("leading; starting workers", workers=self.settings.workers)
         self.leading.set()
         metrics.LEADER.labels(self.settings.leader.lease_name).set(1)
         try:
             async with anyio.create_task_group() as workers:
-                for _ in range(self.settings.workers):
-                    workers.start_soon(self._worker)
+                for loop in self.loops:
+                    for _ in range(loop.workers):
+                        workers.start_soon(loop.work)
         finally:
             metrics.LEADER.labels(self.settings.leader.lease_name).set(0)
 
@@ -311,56 +278,21 @@ class Controller:
         """Lets in-flight reconciles finish (bounded), then stops the workers."""
         self._stopping = True
         with anyio.move_on_after(20):
-            await self.queue.shut_down_with_drain()
-        self.queue.shut_down()
+            async with anyio.create_task_group() as draining:
+                for loop in self.loops:
+                    draining.start_soon(loop.queue.shut_down_with_drain)
+        for loop in self.loops:
+            loop.queue.shut_down()
 
-    async def _worker(self) -> None:
-        self._workers_running += 1
-        try:
-            while True:
-                item, shutting_down = await self.queue.get()
-                if shutting_down or item is None:
-                    return
-                try:
-                    await self._process(item)
-                finally:
-                    self.queue.done(item)
-        finally:
-            self._workers_running -= 1
 
-    async def _process(self, item: Item) -> None:
-        kind, key = item
-        if not self._lease_fresh():
-            # Look again once the lease is renewed (or lost, and the workers stop).
-            self.queue.add_after(item, self.settings.leader.retry_period)
-            return
-        controller = kind.lower()
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(kind=kind, key=key):
-            try:
-                if kind == TASK:
-                    result = await self.tasks.reconcile(key)
-                    requeue_after = result.requeue_after
-                else:
-                    await self.app_images.reconcile(key)
-                    requeue_after = None
-            except LeaseNotHeld:
-                self.queue.add_after(item, self.settings.leader.retry_period)
-                return
-            except Exception as error:  # any failure is retried with backoff, never fatal
-                metrics.RECONCILE_ERRORS.labels(controller).inc()
-                metrics.RECONCILE_TOTAL.labels(controller, "error").inc()
-                if isinstance(error, _TRANSIENT):  # the message says it all; no traceback
-                    log.warning("reconcile failed; will retry", error=str(error) or repr(error))
-                else:
-                    log.warning("reconcile failed; will retry", error=str(error), exc_info=error)
-                self.queue.add_rate_limited(item)
-                return
-            finally:
-                metrics.RECONCILE_TIME.labels(controller).observe(time.perf_counter() - started)
-        self.queue.forget(item)
-        if requeue_after is not None:
-            metrics.RECONCILE_TOTAL.labels(controller, "requeue_after").inc()
-            self.queue.add_after(item, requeue_after)
-        else:
-            metrics.RECONCILE_TOTAL.labels(controller, "success").inc()
+def _leader_config(settings: Settings) -> LeaderElectionConfig:
+    leader = settings.leader
+    identity = leader.identity or f"{socket.gethostname()}_{os.getpid()}_{time.time_ns()}"
+    return LeaderElectionConfig(
+        lease_name=leader.lease_name,
+        namespace=leader.namespace,
+        identity=identity,
+        lease_duration=leader.lease_duration,
+        renew_deadline=leader.renew_deadline,
+        retry_period=leader.retry_period,
+    )

@@ -116,13 +116,21 @@ def kind_of(obj: Mapping[str, Any]) -> Kind:
 class Kube:
     """JSON requests with the ApiClient's host, credentials and TLS settings."""
 
-    def __init__(self, api: client.ApiClient, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        write_guard: WriteCheck | None = None,
+        timeout: float = 30.0,
+        count_writes: bool = True,
+    ) -> None:
         self.api = api
         self.timeout = timeout
         # Called before every write, and again right before its bytes are sent (see
         # write_fence); raising stops it (a replica that may no longer write), the
         # seconds it returns bound when the API server may still apply it.
-        self.write_guard: WriteCheck | None = None
+        self.write_guard = write_guard
+        self.count_writes = count_writes
 
     async def request(
         self,
@@ -137,7 +145,8 @@ class Kube:
         if write:
             if self.write_guard is not None:
                 self.write_guard()
-            API_WRITES.labels(method, resource_of(path)).inc()
+            if self.count_writes:
+                API_WRITES.labels(method, resource_of(path)).inc()
         try:
             with checked_writes(self.write_guard if write else None):
                 response = await self.api.call_api(

@@ -4,35 +4,45 @@
 `lead()` as soon as a renewal round misses its deadline. Expiry is judged on the local
 monotonic clock (how long since this process last saw the record change), never by comparing
 the Lease's timestamps with local time, so clock skew between replicas does not matter.
+
+The elector is also the write gate: `check_write()` is the guard the controller's `Kube`
+runs before every write (see write_fence), so the lease arithmetic lives here only. The
+Lease's own calls go through a `Kube` of their own with no guard: renewing must not wait
+for the lease it renews.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import anyio
 import structlog
-from kubernetes_asyncio.client import ApiClient, CoordinationV1Api
-from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from reconciler.kube import LEASE, ApiError, Kube
+from reconciler.leaselock import (
+    MICRO_TIME_FORMAT,
+    LeaderElectionRecord,
+    LeaseFormatError,
+    format_micro_time,
+    lease_spec_to_record,
+    record_to_lease_spec,
+)
+from reconciler.write_fence import HEADERS_TO_BODY
 
 log = structlog.get_logger(__name__)
 
 JITTER_FACTOR = 1.2
 """The acquire loop sleeps retry_period * (1 + U[0,1) * JITTER_FACTOR) between attempts,
 or less when the observed lease runs out sooner."""
-
-MICRO_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-"""metav1.MicroTime on the wire: UTC, six fraction digits."""
 
 EXPIRY_MARGIN = 0.001
 """The acquire loop wakes this long after the observed lease runs out, so it has run out."""
@@ -44,12 +54,27 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
+__all__ = [
+    "MICRO_TIME_FORMAT",
+    "LeaderElectionConfig",
+    "LeaderElectionConfigError",
+    "LeaderElectionRecord",
+    "LeaderElector",
+    "LeaseFormatError",
+    "LeaseNotHeld",
+    "format_micro_time",
+    "lease_spec_to_record",
+    "record_to_lease_spec",
+    "write_window",
+]
+
+
+class LeaseNotHeld(Exception):
+    """A write refused because this replica's lease is not fresh: a successor may lead."""
+
+
 class LeaderElectionConfigError(ValueError):
     """A LeaderElectionConfig value is unusable; the message names the field."""
-
-
-class LeaseFormatError(ValueError):
-    """A Lease's spec holds a value of the wrong type; the message names the Lease and field."""
 
 
 class LeaseCallError(Exception):
@@ -107,84 +132,12 @@ def _validate(config: LeaderElectionConfig) -> None:
         )
 
 
-@dataclass(frozen=True)
-class LeaderElectionRecord:
-    """Who holds the Lease, as its spec says. Absent fields read as empty, as in client-go."""
-
-    holder_identity: str
-    lease_duration_seconds: int
-    acquire_time: datetime | None
-    renew_time: datetime | None
-    leader_transitions: int
-    strategy: str = ""
-    preferred_holder: str = ""
-
-
-def format_micro_time(moment: datetime) -> str:
-    """A timezone-aware datetime as metav1.MicroTime: `2006-01-02T15:04:05.000000Z`."""
-    if moment.tzinfo is None:
-        raise ValueError(f"MicroTime needs a timezone-aware datetime, got {moment!r}")
-    return moment.astimezone(UTC).strftime(MICRO_TIME_FORMAT)
-
-
-def record_to_lease_spec(record: LeaderElectionRecord) -> dict[str, Any]:
-    """The Lease spec that stores `record`."""
-    spec: dict[str, Any] = {
-        "holderIdentity": record.holder_identity,
-        "leaseDurationSeconds": record.lease_duration_seconds,
-        "leaseTransitions": record.leader_transitions,
-    }
-    if record.acquire_time is not None:
-        spec["acquireTime"] = format_micro_time(record.acquire_time)
-    if record.renew_time is not None:
-        spec["renewTime"] = format_micro_time(record.renew_time)
-    if record.strategy:
-        spec["strategy"] = record.strategy
-    if record.preferred_holder:
-        spec["preferredHolder"] = record.preferred_holder
-    return spec
-
-
-def lease_spec_to_record(spec: Mapping[str, Any], *, lease: str) -> LeaderElectionRecord:
-    """Reads a Lease spec; raises LeaseFormatError naming `lease` and the field if one is wrong."""
-
-    def text(field: str) -> str:
-        value = spec.get(field)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise LeaseFormatError(f"Lease {lease}: spec.{field} must be a string, got {value!r}")
-        return value
-
-    def number(field: str) -> int:
-        value = spec.get(field)
-        if value is None:
-            return 0
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise LeaseFormatError(f"Lease {lease}: spec.{field} must be an integer, got {value!r}")
-        return value
-
-    def moment(field: str) -> datetime | None:
-        value = text(field)
-        if not value:
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise LeaseFormatError(f"Lease {lease}: spec.{field} is not a MicroTime: {value!r}")
-        return parsed.astimezone(UTC)
-
-    return LeaderElectionRecord(
-        holder_identity=text("holderIdentity"),
-        lease_duration_seconds=number("leaseDurationSeconds"),
-        acquire_time=moment("acquireTime"),
-        renew_time=moment("renewTime"),
-        leader_transitions=number("leaseTransitions"),
-        strategy=text("strategy"),
-        preferred_holder=text("preferredHolder"),
-    )
+def write_window(lease_left: float, config: LeaderElectionConfig) -> float:
+    """Seconds a write sent now may still take effect, given `lease_left` seconds until the
+    renew deadline. A successor takes over no sooner than lease_duration after the last
+    renewal, and the server's deadline for a write may trail its check by HEADERS_TO_BODY."""
+    margin = config.lease_duration - config.renew_deadline
+    return max(min(lease_left, lease_left + margin - HEADERS_TO_BODY), 0.0)
 
 
 class LeaderElector:
@@ -202,14 +155,15 @@ class LeaderElector:
         clock: Clock | None = None,
         on_new_leader: Callable[[str], None] | None = None,
     ) -> None:
-        self._leases = CoordinationV1Api(api)
         self._config = config
         self._clock: Clock = clock or RealClock()
         self._on_new_leader = on_new_leader
         self._random = random.Random()
+        # Unguarded and uncounted: these are the lease's calls, not the controller's writes.
         # Belt and braces: the renew round's deadline cancels calls on the injected clock;
-        # this bounds every call in real time, including those of the acquire loop.
-        self._request_timeout = aiohttp.ClientTimeout(total=config.renew_deadline)
+        # the timeout bounds every call in real time, including those of the acquire loop.
+        self._kube = Kube(api, timeout=config.renew_deadline, count_writes=False)
+        self._path = LEASE.path(config.namespace, config.lease_name)
         self._where = f"{config.namespace}/{config.lease_name}"
         self._log = log.bind(lease=self._where, identity=config.identity)
         self._lease: dict[str, Any] | None = None
@@ -282,20 +236,31 @@ class LeaderElector:
         if failure is not None:
             raise failure
 
-    def holds_lease(self) -> bool:
-        """True while leading and the last successful renewal was sent less than
-        renew_deadline ago, on the local monotonic clock. A standby takes over no sooner
-        than lease_duration after it saw that renewal, so work that checks this first
-        stops before a successor starts, even when this process was paused (SIGSTOP, a
-        frozen VM) and wakes up still believing that it leads."""
-        return self.lease_time_left() > 0
-
     def lease_time_left(self) -> float:
-        """Seconds until holds_lease() turns False (0 when it is already)."""
+        """Seconds until the renew deadline of the last successful renewal, on the local
+        monotonic clock (0 when not leading or already past). A standby takes over no sooner
+        than lease_duration after it saw that renewal, so work gated on this stops before a
+        successor starts, even when this process was paused (SIGSTOP, a frozen VM) and wakes
+        up still believing that it leads."""
         if not self._leading:
             return 0.0
         left = self._renewed_at + self._config.renew_deadline - self._clock.now()
         return max(left, 0.0)
+
+    def write_time_left(self) -> float:
+        """Seconds a write sent now may still take effect (0: it must not be sent)."""
+        return write_window(self.lease_time_left(), self._config)
+
+    def may_write(self) -> bool:
+        return self.write_time_left() > 0.0
+
+    def check_write(self) -> float:
+        """The write guard (see write_fence): raises LeaseNotHeld when this replica may not
+        write, else returns how long the write may still take effect."""
+        left = self.write_time_left()
+        if left == 0.0:
+            raise LeaseNotHeld("not writing: this replica's lease is not fresh")
+        return left
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the Lease (LE-5); True when this identity holds it."""
@@ -482,35 +447,28 @@ class LeaderElector:
 
     # --- HTTP --------------------------------------------------------------------------
 
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body); a failure before an answer raises LeaseCallError."""
+        try:
+            return 200, await self._kube.request(method, path, body=body)
+        except ApiError as error:
+            return error.code, {"reason": error.reason, "message": error.message}
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise LeaseCallError(f"{type(error).__name__}: {error}") from error
+
     async def _get(self) -> tuple[int, dict[str, Any]]:
-        config = self._config
-        return await _exchange(
-            lambda: self._leases.read_namespaced_lease(
-                config.lease_name,
-                config.namespace,
-                _preload_content=False,
-                _request_timeout=self._request_timeout,
-            )
-        )
+        return await self._call("GET", self._path)
 
     async def _create(self, record: LeaderElectionRecord) -> bool:
         config = self._config
-        # A plain dict goes over the wire as it is; the generated signature names V1Lease.
-        body: Any = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
+        body = {
+            "apiVersion": LEASE.api_version,
+            "kind": LEASE.kind,
             "metadata": {"name": config.lease_name, "namespace": config.namespace},
             "spec": record_to_lease_spec(record),
         }
         try:
-            status, lease = await _exchange(
-                lambda: self._leases.create_namespaced_lease(
-                    config.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=self._request_timeout,
-                )
-            )
+            status, lease = await self._call("POST", LEASE.path(config.namespace), body)
         except LeaseCallError as error:
             self._log.warning("leader election: cannot create the lease", error=str(error))
             return False
@@ -520,17 +478,8 @@ class LeaderElector:
         """PUT the cached Lease with a new spec; its resourceVersion makes a stale write 409."""
         if self._lease is None:
             return False
-        config = self._config
-        body: Any = {**self._lease, "spec": record_to_lease_spec(record)}
-        status, lease = await _exchange(
-            lambda: self._leases.replace_namespaced_lease(
-                config.lease_name,
-                config.namespace,
-                body,
-                _preload_content=False,
-                _request_timeout=self._request_timeout,
-            )
-        )
+        body = {**self._lease, "spec": record_to_lease_spec(record)}
+        status, lease = await self._call("PUT", self._path, body)
         return self._accept_write(status, lease, "update")
 
     def _accept_write(self, status: int, lease: dict[str, Any], verb: str) -> bool:
@@ -550,33 +499,6 @@ class LeaderElector:
         self._lease = lease
         self._observe(written)
         return True
-
-
-async def _exchange(call: Callable[[], Awaitable[Any]]) -> tuple[int, dict[str, Any]]:
-    """One raw-mode call: (HTTP status, JSON body). Transport failures raise LeaseCallError."""
-    try:
-        response = await call()
-        try:
-            payload: bytes | str | None = await response.read()
-        finally:
-            response.release()
-        status = int(response.status)
-    except ApiException as error:  # some client releases raise on non-2xx even in raw mode
-        status, payload = int(error.status or 0), error.body
-    except (aiohttp.ClientError, TimeoutError, OSError) as error:
-        raise LeaseCallError(f"{type(error).__name__}: {error}") from error
-    return status, _decode(payload)
-
-
-def _decode(payload: bytes | str | None) -> dict[str, Any]:
-    if not payload:
-        return {}
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        text = payload.decode(errors="replace") if isinstance(payload, bytes) else payload
-        return {"message": text}
-    return body if isinstance(body, dict) else {"message": str(body)}
 
 
 def _message(body: Mapping[str, Any]) -> str:

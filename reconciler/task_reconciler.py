@@ -1,36 +1,37 @@
-"""Reconciles one KusciaTask from the caches: bind it to its AppImages, apply
-what the builders produce (skipping what is already there), write the status
-when it changed, record Events, and clean up finished or deleted tasks."""
+"""Reconciles one KusciaTask from the caches, in the README's steps: bind it to its
+AppImages (reconciler.binding), apply what the builders made of it (skipping what
+is already there), write the status when it changed (reconciler.phase), record
+Events, and clean up finished or deleted tasks (reconciler.finalizer)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import structlog
 from pydantic import ValidationError
 
-from builders import BuildError, Plan, plan
+from builders import BuildError, Plan
 from builders.errors import Reason
+from builders.fieldpath import first_error
 from builders.labels import TASK_UID_LABEL
-from builders.models import AppImage, KusciaTask
+from builders.models import KusciaTask
 from informers.clock import Clock
-from reconciler import domains, phase, reservation, signing
+from informers.store import object_key
+from reconciler import phase, reservation
+from reconciler.binding import Binder, Unbound
 from reconciler.caches import Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
-from reconciler.kube import KINDS, ApiError, Kube, kind_of
+from reconciler.finalizer import FINALIZER, Finalizer
+from reconciler.kube import ApiError, Kube, kind_of
+from reconciler.outcome import Result
 from reconciler.settings import Settings
 
 log = structlog.get_logger(__name__)
-FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
 NAME_CONFLICT = str(Reason.NAME_CONFLICT)
 IGNORED_FIELD = "PartyTemplateFieldIgnored"  # the Warning Event of a party-template field not taken
-REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
-FINALIZE_RECHECK = 1.0  # seconds before a deleted task's server-side leftovers are listed again
 
 
 # ServiceAccount admission refuses a namespace's pods until its "default" ServiceAccount
@@ -43,20 +44,9 @@ def _passes_by_itself(error: ApiError) -> bool:
     return error.status == 403 and _MISSING_SERVICE_ACCOUNT in error.message
 
 
-class PermanentError(Exception):
-    """An error retrying cannot fix; it is reported on the task, not retried."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Result:
-    requeue_after: float | None = None
-
-
 class TaskReconciler:
+    """The KusciaTask reconciler: `reconcile(key)` for each key the task loop hands out."""
+
     def __init__(
         self,
         kube: Kube,
@@ -70,9 +60,8 @@ class TaskReconciler:
         self.events = events
         self.settings = settings
         self.clock = clock
-        # AppImage revisions by (name, uid, generation): the status subresource
-        # moves resourceVersion without changing the spec, generation does not.
-        self._revisions: OrderedDict[tuple[str, str, int], AppImage] = OrderedDict()
+        self.binder = Binder(caches, settings)
+        self.finalizer = Finalizer(kube, caches, settings)
         # Task key -> the resourceVersion a status write of ours was based on, until the
         # cache shows a newer one: acting on that version again would undo the write
         # (say, re-create the pods of a task that has just succeeded and been cleaned).
@@ -81,6 +70,13 @@ class TaskReconciler:
         self.gangs = False
 
     async def reconcile(self, key: str) -> Result:
+        """Brings one task's objects and status to what the caches say they should be.
+
+        The contract, as controller-runtime's Reconciler: it reads only the caches, so the
+        same cache state gives the same writes and a settled task gets none; calling it
+        again for a key is always safe; it raises only for what a retry may fix (talking
+        to the API server), and reports every problem of the task on the task itself. The
+        Result says when to look again without an event (a deadline)."""
         raw = self.caches.tasks.store.get_by_key(key)
         if raw is None:
             self._superseded.pop(key, None)
@@ -95,36 +91,48 @@ class TaskReconciler:
             await self._report_invalid_task(raw, error)
             return Result()
         if task.metadata.deletion_timestamp:
-            return await self._finalize(task)
+            return await self.finalizer.finalize(task)
         if task.status.phase in phase.FINISHED:
-            await self._clean_finished(task)
+            await self.finalizer.clean_finished(task)
             return Result()
         if FINALIZER not in task.metadata.finalizers:
-            await self._set_finalizer(task, present=True)
+            await self.finalizer.set_finalizer(task, present=True)
         now = self.clock.wall()
         old_status = raw.get("status") or {}
+        made_before = phase.resources_created(old_status)  # the stored status says so
         before = reservation.before_apply(
             old_status.get("reservation") or {},
             task_pods_exist=bool(self.caches.children_of(task.metadata.uid)["Pod"]),
-            already_created=_resources_created(task),
+            already_created=made_before,
             now=now.timestamp(),
             gangs=self.gangs,
         )
-        outcome, frozen = self._plan(task, held=before.held, gangs=before.gangs)
-        if isinstance(outcome, BuildError) and _resources_created(task):
+        # 1. bind
+        binding = self.binder.bind(
+            task, objects_exist=made_before, held=before.held, gangs=before.gangs
+        )
+        if isinstance(binding, Unbound) and made_before:
             # Its objects run, but what they were built from is gone (an AppImage
             # deleted or broken while this process was down): keep the last status.
-            await self.events.emit(_ref(task), WARNING, outcome.reason, outcome.message)
+            lost = binding.error
+            await self.events.emit(_ref(task), WARNING, lost.reason, lost.message)
             return Result()
-        created = frozen
+        # 2. apply. `all_made`: every object of the plan exists now, applied this round
+        # or found unchanged; the phase rules judge pods only then.
+        outcome: Plan | BuildError
         applied: list[dict[str, Any]] = []
-        if isinstance(outcome, Plan) and not frozen:
-            wanted = [o for o in outcome.objects if before.make_pods or o["kind"] != "Pod"]
-            try:
-                applied = await self._apply(task, outcome, wanted)
-                created = True
-            except PermanentError as error:
-                outcome = BuildError(error.reason, str(error), waiting=False)
+        if isinstance(binding, Unbound):
+            outcome, all_made = binding.error, False
+        elif binding.revision_lost:
+            outcome, all_made = binding.plan, True  # reported on, never applied over
+        else:
+            wanted = [o for o in binding.plan.objects if before.make_pods or o["kind"] != "Pod"]
+            answer = await self._apply(task, binding.plan, wanted)
+            if isinstance(answer, BuildError):  # refused: the task fails with its reason
+                outcome, all_made = answer, False
+            else:
+                outcome, applied, all_made = binding.plan, answer, True
+        # 3. status
         observed = self._observed(task, applied)
         created_at = phase.parse_time(task.metadata.creation_timestamp) or now
         lifecycle_end = phase.lifecycle_deadline(task, created_at)
@@ -133,19 +141,21 @@ class TaskReconciler:
             reserved = reservation.after_apply(
                 task,
                 before,
-                created=created,
+                created=all_made,
                 parties=reservation.placements(outcome, observed.pods),
                 now=now.timestamp(),
                 expired=now.timestamp() >= lifecycle_end,
             )
         status = phase.desired_status(
-            task, old_status, outcome, observed, now, created=created, reservation=reserved
+            task, old_status, outcome, observed, now, created=all_made, reservation=reserved
         )
+        # 4. events (in _write_status, on a transition) and cleanup
         await self._write_status(task, raw, status)
         if reserved is not None:
             await self._act_on_reservation(task, old_status, reserved)
         if status.get("phase") in phase.FINISHED:
-            await self._clean_finished(KusciaTask.model_validate({**raw, "status": status}))
+            finished = KusciaTask.model_validate({**raw, "status": status})
+            await self.finalizer.clean_finished(finished)
         if status.get("phase") == phase.PENDING:
             # Waiting for an AppImage or namespace, for the reservation's next deadline,
             # or for pods that never start: look again then (SPEC §6), no polling.
@@ -162,7 +172,7 @@ class TaskReconciler:
         (again, if a restart came between), and a transition is an Event."""
         if after.remove_pods:
             pods = self.caches.children_of(task.metadata.uid)["Pod"]
-            await self._delete(
+            await self.finalizer.delete(
                 [("Pod", p) for p in pods if not p["metadata"].get("deletionTimestamp")]
             )
         before = (old_status.get("reservation") or {}).get("phase")
@@ -172,100 +182,15 @@ class TaskReconciler:
                 _ref(task), WARNING if after.warning else NORMAL, reason, message
             )
 
-    # --- binding ---------------------------------------------------------------
-
-    def _plan(self, task: KusciaTask, *, held: bool, gangs: bool) -> tuple[Plan | BuildError, bool]:
-        """The task's plan, and whether it must not be applied.
-
-        Once a task's objects exist it is built from the AppImage revisions it
-        was bound to, so a later AppImage edit never touches what it runs
-        (SPEC §2). Revisions are remembered in memory; after a restart that
-        lost one, the task is reported on but nothing is applied over it.
-        """
-        bound = (
-            {
-                b.app_image_ref: (b.app_image_ref, b.uid, b.generation or 0)
-                for b in task.status.bound_app_images
-            }
-            if _resources_created(task)
-            else {}
-        )
-        app_images: dict[str, AppImage] = {}
-        frozen = False
-        for name in {p.app_image_ref for p in task.spec.parties}:
-            remembered = self._revisions.get(bound[name]) if name in bound else None
-            if remembered is not None:  # what the task runs, whatever the AppImage is now
-                app_images[name] = remembered
-                continue
-            loaded = self._app_image(name)
-            if isinstance(loaded, BuildError):
-                return loaded, False
-            if loaded is not None:
-                app_images[name] = loaded
-                frozen = frozen or (name in bound and _revision(loaded) != bound[name])
-        if not _resources_created(task):
-            unsigned = self._signature_error(task, app_images)
-            if unsigned is not None:
-                return unsigned, False
-        cluster = domains.cluster(
-            self.caches.namespaces.store.list(),
-            self.caches.domain_objects(),
-            own_namespace=self.settings.controller_namespace,
-            task_created=task.metadata.creation_timestamp,
-        )
-        try:
-            return plan(task, app_images, cluster, held=held, gangs=gangs), frozen
-        except BuildError as error:
-            return error, False
-
-    def _signature_error(
-        self, task: KusciaTask, app_images: Mapping[str, AppImage]
-    ) -> BuildError | None:
-        """Checked when a task binds: once its objects exist, a later AppImage edit
-        (signature included) never touches what it runs (SPEC §2)."""
-        for index, party in enumerate(task.spec.parties):
-            app_image = app_images.get(party.app_image_ref)
-            problem = app_image and signing.check(self.settings.image_verify_keys, app_image)
-            if problem:
-                return BuildError(
-                    problem.reason,
-                    f"task {task.metadata.namespace}/{task.metadata.name} party "
-                    f"{party.domain_id}/{party.role} (spec.parties[{index}].appImageRef): "
-                    f"{problem.message}",
-                    waiting=False,
-                    app_image=party.app_image_ref,
-                    field=problem.field,
-                )
-        return None
-
-    def _app_image(self, name: str) -> AppImage | BuildError | None:
-        raw = self.caches.app_images.store.get_by_key(name)
-        if raw is None:
-            return None
-        meta = raw["metadata"]
-        revision = (name, str(meta.get("uid", "")), int(meta.get("generation") or 0))
-        cached = self._revisions.get(revision)
-        if cached is not None:
-            self._revisions.move_to_end(revision)
-            return cached
-        try:
-            model = AppImage.model_validate(raw)
-        except ValidationError as error:
-            message = f"AppImage {name}: {_first_error(error)}"
-            return BuildError("InvalidAppImage", message, waiting=False, app_image=name)
-        self._revisions[revision] = model
-        while len(self._revisions) > REVISIONS_KEPT:
-            self._revisions.popitem(last=False)
-        return model
-
     # --- applying ----------------------------------------------------------------
 
     async def _apply(
         self, task: KusciaTask, result: Plan, objects: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[dict[str, Any]] | BuildError:
         """Applies every one of `objects` (the plan's, or all but its pods) the live
         one does not already match; returns what the server answered, so the status
-        can count them before the caches do."""
+        can count them before the caches do, or why the server refused them (a name
+        that is not ours, an object it will not take): never retried, the task fails."""
         uid = task.metadata.uid
         conflicts: list[str] = []
         pending: list[tuple[Mapping[str, Any], bool]] = []
@@ -279,7 +204,7 @@ class TaskReconciler:
                 # same name then answers 409 instead of being taken over.
                 pending.append((obj, live is not None))
         if conflicts:
-            raise PermanentError(NAME_CONFLICT, "; ".join(sorted(conflicts)))
+            return BuildError(NAME_CONFLICT, "; ".join(sorted(conflicts)), waiting=False)
         if not pending:
             return []
         limiter = anyio.CapacityLimiter(self.settings.apply_concurrency)
@@ -304,7 +229,7 @@ class TaskReconciler:
                 group.start_soon(apply_one, desired, force)
         if failures:
             failures.sort()
-            raise PermanentError(failures[0][0], "; ".join(m for _, m in failures))
+            return BuildError(failures[0][0], "; ".join(m for _, m in failures), waiting=False)
         if task.status.phase == "":
             await self.events.emit(
                 _ref(task), NORMAL, "ResourcesCreated", f"applied {len(pending)} objects"
@@ -336,14 +261,13 @@ class TaskReconciler:
         informer = self.caches.children.get(str(obj["kind"]))
         if informer is None:
             return None
-        meta = obj["metadata"]
-        return informer.store.get_by_key(f"{meta['namespace']}/{meta['name']}")
+        return informer.store.get_by_key(object_key(obj))
 
     def _observed(self, task: KusciaTask, applied: Sequence[dict[str, Any]]) -> phase.Observed:
         children = self.caches.children_of(task.metadata.uid)
-        fresh = {(o.get("kind"), _key(o)): o for o in applied}
-        pods = {_key(p): p for p in children["Pod"]}
-        services = {_key(s): s for s in children["Service"]}
+        fresh = {(o.get("kind"), object_key(o)): o for o in applied}
+        pods = {object_key(p): p for p in children["Pod"]}
+        services = {object_key(s): s for s in children["Service"]}
         for (kind, key), obj in fresh.items():
             if kind == "Pod":
                 pods.setdefault(key, obj)
@@ -370,7 +294,7 @@ class TaskReconciler:
         )
         based_on = raw["metadata"].get("resourceVersion")
         if based_on and written.get("metadata", {}).get("resourceVersion") != based_on:
-            self._superseded[_key(raw)] = based_on
+            self._superseded[object_key(raw)] = based_on
         await self._emit_transition(task, old, status)
 
     async def _emit_transition(
@@ -397,7 +321,7 @@ class TaskReconciler:
 
     async def _report_invalid_task(self, raw: Mapping[str, Any], error: ValidationError) -> None:
         meta = raw["metadata"]
-        message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {_first_error(error)}"
+        message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {first_error(error)}"
         old = raw.get("status") or {}
         if old.get("phase") == phase.FAILED and old.get("reason") == "InvalidTask":
             return
@@ -419,94 +343,10 @@ class TaskReconciler:
         await self.kube.apply(body, field_manager=self.settings.field_manager, subresource="status")
         await self.events.emit(raw, WARNING, "InvalidTask", message)
 
-    # --- cleanup -----------------------------------------------------------------
-
-    async def _clean_finished(self, task: KusciaTask) -> None:
-        """Finished: Pods go (failed ones stay for debugging); on success ConfigMaps too."""
-        if self.settings.keep_finished:
-            return
-        children = self.caches.children_of(task.metadata.uid)
-        doomed = [
-            ("Pod", pod)
-            for pod in children["Pod"]
-            if (pod.get("status") or {}).get("phase") != phase.FAILED
-            and not pod["metadata"].get("deletionTimestamp")
-        ]
-        if task.status.phase == phase.SUCCEEDED:
-            doomed += [("ConfigMap", cm) for cm in children["ConfigMap"]]
-        await self._delete(doomed)
-
-    async def _finalize(self, task: KusciaTask) -> Result:
-        """Deleted: remove every object the task made, in every namespace, then let it go."""
-        uid = task.metadata.uid
-        children = self.caches.children_of(uid)
-        doomed = [(kind, obj) for kind, objs in children.items() for obj in objs]
-        seen_by_cache = bool(doomed)
-        if not doomed:
-            # Each kind is watched on its own stream, so the deletion can arrive before
-            # the events of objects applied a moment ago: ask the server, not the
-            # caches, before letting the task go.
-            doomed = await self._children_on_server(task)
-        await self._delete(
-            [(k, o) for k, o in doomed if not o["metadata"].get("deletionTimestamp")]
-        )
-        if doomed:
-            # The children's delete events bring the task back here; those the caches
-            # never saw are looked for again in a moment.
-            return Result() if seen_by_cache else Result(requeue_after=FINALIZE_RECHECK)
-        if FINALIZER in task.metadata.finalizers:
-            await self._set_finalizer(task, present=False)
-        return Result()
-
-    async def _children_on_server(self, task: KusciaTask) -> list[tuple[str, dict[str, Any]]]:
-        """The task's objects in its parties' namespaces (where the builders put them),
-        listed on the server by the task's uid label."""
-        selector = [("labelSelector", f"{TASK_UID_LABEL}={task.metadata.uid}")]
-        found: list[tuple[str, dict[str, Any]]] = []
-
-        async def list_one(kind: str, namespace: str) -> None:
-            listed = await self.kube.request("GET", KINDS[kind].path(namespace), query=selector)
-            found.extend((kind, obj) for obj in listed.get("items") or [])
-
-        async with anyio.create_task_group() as group:
-            for namespace in sorted({party.domain_id for party in task.spec.parties}):
-                for kind in self.caches.children:  # PodGroups too, where served
-                    group.start_soon(list_one, kind, namespace)
-        return found
-
-    async def _delete(self, objects: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        async with anyio.create_task_group() as group:
-            for kind, obj in objects:
-                meta = obj["metadata"]
-                group.start_soon(self.kube.delete, KINDS[kind], meta["namespace"], meta["name"])
-
-    async def _set_finalizer(self, task: KusciaTask, *, present: bool) -> None:
-        body = {
-            "apiVersion": task.api_version,
-            "kind": task.kind,
-            "metadata": {
-                "name": task.metadata.name,
-                "namespace": task.metadata.namespace,
-                # The uid makes the apply a precondition: a task deleted since the
-                # cache saw it answers 409 instead of being created again.
-                "uid": task.metadata.uid,
-                "finalizers": [FINALIZER] if present else [],
-            },
-        }
-        try:
-            await self.kube.apply(body, field_manager=self.settings.field_manager)
-        except ApiError as error:
-            if not (error.not_found or error.conflict):
-                raise
-
 
 def _describe(obj: Mapping[str, Any]) -> str:
     meta = obj["metadata"]
     return f"{obj['kind']} {meta.get('namespace')}/{meta['name']}"
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 def _ref(task: KusciaTask) -> dict[str, Any]:
@@ -515,18 +355,3 @@ def _ref(task: KusciaTask) -> dict[str, Any]:
         "kind": task.kind,
         "metadata": task.metadata.model_dump(by_alias=True, include={"name", "namespace", "uid"}),
     }
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}"
-
-
-def _revision(app_image: AppImage) -> tuple[str, str, int]:
-    meta = app_image.metadata
-    return (meta.name, meta.uid, meta.generation)
-
-
-def _resources_created(task: KusciaTask) -> bool:
-    return any(c.type == "ResourceCreated" and c.status == "True" for c in task.status.conditions)

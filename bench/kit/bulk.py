@@ -18,7 +18,7 @@ from bench.kit import load
 from bench.kit.apiclient import Api
 from bench.kit.recorded import Request
 from bench.kit.world import World
-from reconciler.task_reconciler import FINALIZER
+from reconciler.finalizer import FINALIZER
 
 TASKS_IN_FLIGHT = 24
 

@@ -20,6 +20,7 @@ from typing import IO
 
 from bench.kit.plane import BenchPlane, process_cpu_seconds
 from devcluster.cluster import REPO, free_port
+from devcluster.reconciler_process import metric_total, run_command
 
 BIN = Path(sys.executable).parent
 KOPF_PEER = REPO / "bench" / "peers" / "kopf_peer.py"
@@ -112,14 +113,8 @@ class Ours(Contestant):
 
     def __init__(self, plane: BenchPlane, log: Path, *, namespace: str | None = None) -> None:
         self.metrics_port, self.health_port = free_port(), free_port()
-        args = [
-            str(BIN / "kuscia-reconciler"),
-            "run",
-            f"--kubeconfig={plane.kubeconfig_for(self.user)}",
-            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
-            f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
-            "--log-format=json",
-        ]
+        kubeconfig = plane.kubeconfig_for(self.user)
+        args = run_command(kubeconfig, self.metrics_port, self.health_port, "--log-format=json")
         if namespace:
             args.append(f"--namespace={namespace}")
         super().__init__(args, log)
@@ -130,15 +125,7 @@ class Ours(Contestant):
     def metric(self, name: str, **labels: str) -> float:
         """The sum of every sample of `name` whose labels include `labels`."""
         text = _get(f"http://127.0.0.1:{self.metrics_port}/metrics") or ""
-        wanted = [f'{k}="{v}"' for k, v in labels.items()]
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith("#") or not line.startswith(name):
-                continue
-            sample, value = line.rsplit(" ", 1)
-            if sample.split("{")[0] == name and all(w in sample for w in wanted):
-                total += float(value)
-        return total
+        return metric_total(text, name, **labels)
 
     def synced_seconds(self) -> float:
         """Seconds from process start until it logged that its caches were synced."""

@@ -21,6 +21,7 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import FakeClock
+from informers.store import object_key
 from reconciler.caches import Caches
 from reconciler.events import EventRecorder
 from reconciler.kube import Kube
@@ -158,10 +159,9 @@ async def record(
         reconciler = TaskReconciler(kube, caches, events, settings, clock)
         recorded: list[list[Request]] = []
         for task in tasks:
-            meta = task["metadata"]
             caches.tasks.store.update(copy.deepcopy(dict(task)))
             kube.requests = []
-            await reconciler.reconcile(f"{meta['namespace']}/{meta['name']}")
+            await reconciler.reconcile(object_key(task))
             caches.tasks.store.delete(task)
             recorded.append(kube.requests)
         return recorded

@@ -22,6 +22,7 @@ import kopf
 from builders import BuildError, Cluster, plan
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, PARTNER_LABEL, PARTNER_VALUE
 from builders.models import AppImage, KusciaTask
+from informers.store import object_key
 from reconciler import phase
 from reconciler.kube import Kube, load_api_client
 
@@ -81,7 +82,7 @@ async def make_task_objects(
         for raw in app_image_index.get(name, []):
             images[name] = _app_image(memo, raw)
     partners = frozenset(n for n, flags in namespace_index.items() if any(flags))
-    cluster = Cluster(namespaces=frozenset(namespace_index), partners=partners)
+    cluster = Cluster.of(namespace_index, partners)
     try:
         result = plan(task, images, cluster)
     except BuildError as error:
@@ -101,8 +102,8 @@ async def make_task_objects(
     applied = await asyncio.gather(*(apply(obj) for obj in result.objects))
     kopf.info(body, reason="ResourcesCreated", message=f"applied {len(applied)} objects")
     observed = phase.Observed(
-        pods={_key(o): o for o in applied if o.get("kind") == "Pod"},
-        services={_key(o): o for o in applied if o.get("kind") == "Service"},
+        pods={object_key(o): o for o in applied if o.get("kind") == "Pod"},
+        services={object_key(o): o for o in applied if o.get("kind") == "Service"},
     )
     now = datetime.datetime.now(datetime.UTC)
     status = phase.desired_status(task, {}, result, observed, now, created=True)
@@ -129,7 +130,3 @@ def _relabel(value: Any) -> Any:
     if isinstance(value, list):
         return [_relabel(v) for v in value]
     return value
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.render_command import run_render
+from reconciler.commands.render import run_render
 from tests.builders.examples import EXAMPLE_PAIRS
 from tests.conftest import EXAMPLES
 

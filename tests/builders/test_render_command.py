@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.render_command import run_render
+from reconciler.commands.render import run_render
 from tests.conftest import EXAMPLES
 
 IMAGE = EXAMPLES / "app-template.yaml"

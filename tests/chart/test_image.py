@@ -115,7 +115,7 @@ def test_wheel_holds_the_three_packages_and_their_type_markers(wheel: Path) -> N
         assert f"{package}/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "kuscia-reconciler = reconciler.cli:main" in text
+    assert "kuscia-reconciler = reconciler.commands.cli:main" in text
 
 
 def test_wheel_installs_in_a_clean_virtualenv_and_its_command_runs(

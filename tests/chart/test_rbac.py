@@ -24,7 +24,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from devcluster.cluster import ControlPlane
-from reconciler import cli
+from reconciler.commands import cli
 from reconciler.controller import Controller
 from reconciler.kube import APP_IMAGE, KUSCIA_TASK, NAMESPACE, ApiError, Kind, Kube
 from reconciler.settings import ServerSettings

@@ -12,7 +12,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from reconciler import cli
+from reconciler.commands import cli
 from tests.chart.chart import (
     CHART,
     FULL_VALUES,

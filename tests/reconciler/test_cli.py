@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli
+from reconciler.commands import cli
 from reconciler.controller import LeadershipLost
 
 

@@ -4,10 +4,7 @@ leader election (one reconciles; kill it and the other takes over within
 
 from __future__ import annotations
 
-import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,40 +13,22 @@ from pathlib import Path
 import pytest
 
 from devcluster.cluster import ControlPlane
+from devcluster.reconciler_process import ReconcilerProcess
 from tests.reconciler.conftest import Cluster, example, wait_for
 
-BIN = Path(sys.executable).parent / "kuscia-reconciler"
 
-
-class Process:
+class Process(ReconcilerProcess):
     def __init__(self, plane: ControlPlane, log: Path, *args: str) -> None:
-        self.log = log
-        self.handle = log.open("w")
-        self.proc = subprocess.Popen(
-            [
-                str(BIN),
-                "run",
-                f"--kubeconfig={plane.kubeconfig}",
-                "--workers=2",
-                "--metrics-bind-address=127.0.0.1:0",
-                "--health-probe-bind-address=127.0.0.1:0",
-                *args,
-            ],
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__(plane.kubeconfig, log, "--workers=2", *args)
 
     def ports(self) -> dict[str, int]:
-        for line in self.log.read_text().splitlines():
-            if "serving http" in line:
-                return {n: int(p) for n, p in re.findall(r"(metrics|health)=(\d+)", line)}
-        return {}
+        """Its ports, once its HTTP servers answer; {} before."""
+        if self.get(self.health_port, "/healthz")[0] == 0:
+            return {}
+        return {"metrics": self.metrics_port, "health": self.health_port}
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.handle.close()
+    def stop(self, timeout: float = 0.0) -> None:
+        self.kill()
 
 
 @pytest.fixture

@@ -10,17 +10,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 
 from devcluster.cluster import ControlPlane
-from reconciler.controller import Controller, LeaseNotHeld
+from reconciler.controller import Controller
 from reconciler.kube import CONFIG_MAP as CONFIGMAPS
 from reconciler.kube import ApiError, Kube, load_api_client
-from reconciler.settings import Settings
+from reconciler.leaderelection import (
+    LeaderElectionConfig,
+    LeaderElector,
+    LeaseNotHeld,
+    write_window,
+)
+from reconciler.settings import LeaderSettings, Settings
 from reconciler.write_fence import FencedRequest, fence
 
 
@@ -71,8 +76,7 @@ async def _write_behind_a_watch(
 ) -> None:
     """Starts a write while a watch holds the only connection; the lease lapses (or not)
     while the write waits; then the connection is freed and the write finishes."""
-    kube = Kube(api)
-    kube.write_guard = lease.check
+    kube = Kube(api, write_guard=lease.check)
     watch = await api.call_api(
         f"/api/v1/namespaces/{namespace}/configmaps",
         "GET",
@@ -116,8 +120,7 @@ async def test_a_write_frozen_after_its_last_check_never_takes_effect(
         await send_body(request, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(aiohttp.ClientRequest, "write_bytes", frozen_first)
-    kube = Kube(one_connection)
-    kube.write_guard = Lease(left=1.0).check
+    kube = Kube(one_connection, write_guard=Lease(left=1.0).check)
     with pytest.raises(ApiError) as refused:
         await kube.apply(_configmap(namespace, "frozen"), field_manager="fence")
     assert refused.value.status == 504
@@ -131,8 +134,7 @@ async def test_reads_and_unguarded_writes_are_never_checked(
 ) -> None:
     kube = Kube(one_connection)  # no write_guard: e.g. the leader election's own calls
     await kube.apply(_configmap(namespace, "free"), field_manager="fence")
-    guarded = Kube(one_connection)
-    guarded.write_guard = Lease(held=False).check
+    guarded = Kube(one_connection, write_guard=Lease(held=False).check)
     got = await guarded.request("GET", CONFIGMAPS.path(namespace, "free"))
     assert got["metadata"]["name"] == "free"
 
@@ -156,12 +158,29 @@ async def test_the_controllers_client_is_fenced(control_plane: ControlPlane) -> 
 def test_the_lease_check_leaves_room_for_a_writes_deadline_to_trail_it(
     api_client: client.ApiClient, lease_duration: float, left: float, allowed: float | None
 ) -> None:
-    controller = Controller(api_client, Settings())
-    assert controller._check_lease() is None  # no leader election: no limit
-    config = SimpleNamespace(lease_duration=lease_duration, renew_deadline=10.0)
-    controller.elector = SimpleNamespace(config=config, lease_time_left=lambda: left)  # type: ignore[assignment]
+    assert Controller(api_client, Settings()).kube.write_guard is None  # no leader election
+    config = LeaderElectionConfig(
+        lease_name="fence",
+        namespace="default",
+        identity="me",
+        lease_duration=lease_duration,
+        renew_deadline=10.0,
+    )
+    elector = LeaderElector(api_client, config)
+    elector.lease_time_left = lambda: left  # type: ignore[method-assign]
     if allowed is None:
         with pytest.raises(LeaseNotHeld):
-            controller._check_lease()
+            elector.check_write()
+        assert write_window(left, config) == 0.0
     else:
-        assert controller._check_lease() == pytest.approx(allowed)
+        assert elector.check_write() == pytest.approx(allowed)
+        assert write_window(left, config) == pytest.approx(allowed)
+
+
+def test_a_leading_controllers_writes_are_gated_by_its_elector(
+    api_client: client.ApiClient,
+) -> None:
+    settings = Settings(leader=LeaderSettings(enabled=True))
+    controller = Controller(api_client, settings)
+    assert controller.elector is not None
+    assert controller.kube.write_guard == controller.elector.check_write

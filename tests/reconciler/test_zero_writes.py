@@ -9,7 +9,7 @@ import time
 
 from prometheus_client import REGISTRY
 
-from reconciler.controller import TASK, Controller
+from reconciler.controller import Controller
 from reconciler.phase import resources_created
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
 
@@ -44,7 +44,7 @@ async def settle(controller: Controller, quiet: float = 1.5) -> None:
     while time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         now = (reconciles(), writes())
-        if now != last or len(controller.queue) > 0:
+        if now != last or any(len(loop.queue) > 0 for loop in controller.loops):
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return
@@ -80,7 +80,7 @@ async def test_resync_and_restart_after_200_settled_tasks_write_nothing(
 
     before = writes()
     for key in controller.caches.tasks.store.list_keys():
-        controller.queue.add((TASK, key))
+        controller.task_loop.queue.add(key)
     await settle(controller)
     assert writes() == before, "a full resync wrote to the API server"
 

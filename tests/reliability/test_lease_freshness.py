@@ -1,14 +1,17 @@
 """A leader may write only while its last successful renewal was sent less than
 renew_deadline ago on its own clock: a pause past that (a frozen process) bars
-writes at once, before any other code runs, and a renewal lifts the bar."""
+writes at once, before any other code runs, and a renewal lifts the bar. Proven
+through the gate the controller writes behind: a `Kube` guarded by the elector."""
 
 from __future__ import annotations
 
 import anyio
+import pytest
 from kubernetes_asyncio import client
 
 from informers.clock import FakeClock
-from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
+from reconciler.kube import Kube
+from reconciler.leaderelection import LeaderElectionConfig, LeaderElector, LeaseNotHeld
 from tests.reconciler.conftest import wait_for
 
 
@@ -20,12 +23,21 @@ async def test_a_leader_paused_past_its_renew_deadline_may_not_write_until_it_re
         lease_name="freshness",
         namespace=namespace,
         identity="me",
-        lease_duration=2.0,
+        lease_duration=4.0,  # a successor comes 2.5 s after the renew deadline
         renew_deadline=1.5,
         retry_period=0.3,
     )
     elector = LeaderElector(api_client, config, clock=clock)
-    assert not elector.holds_lease()
+    kube = Kube(api_client, write_guard=elector.check_write)
+
+    async def write(name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "ConfigMap"}
+        meta = {"name": name, "namespace": namespace}
+        await kube.apply({**body, "metadata": meta}, field_manager="freshness")
+
+    assert not elector.may_write()
+    with pytest.raises(LeaseNotHeld):
+        await write("before-leading")
     leading, done = anyio.Event(), anyio.Event()
 
     async def lead() -> None:
@@ -35,12 +47,16 @@ async def test_a_leader_paused_past_its_renew_deadline_may_not_write_until_it_re
     async with anyio.create_task_group() as group:
         group.start_soon(elector.run, lead)
         await leading.wait()
-        assert elector.holds_lease()
+        assert elector.may_write()
+        await write("leading")
         clock.step(1.4)
-        assert elector.holds_lease()
+        assert elector.may_write()
         clock.step(0.2)  # checked before the renew loop can run: as after a SIGSTOP
         assert elector.is_leader
-        assert not elector.holds_lease()
-        await wait_for(elector.holds_lease, within=10)  # nobody took over: renewed
+        assert not elector.may_write()
+        with pytest.raises(LeaseNotHeld):
+            await write("paused")
+        await wait_for(elector.may_write, within=10)  # nobody took over: renewed
+        await write("renewed")
         done.set()
-    assert not elector.holds_lease()
+    assert not elector.may_write()

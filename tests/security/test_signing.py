@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from builders.models import AppImage, Image
-from reconciler import cli, signing
+from reconciler import signing
+from reconciler.commands import cli
 from tests.conftest import EXAMPLES
 from tests.security.keys import KeyPair, key_pair, write
 
@@ -389,7 +390,8 @@ def test_a_controller_without_verify_keys_never_loads_the_crypto_library() -> No
     # Several MiB of resident memory that only --image-verify-key needs.
     probe = (
         "import sys\n"
-        "from reconciler import cli, controller, sign_command\n"
+        "from reconciler import controller\n"
+        "from reconciler.commands import cli, sign\n"
         "from reconciler.settings import Settings\n"
         "assert not Settings().image_verify_keys\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] == 'cryptography']\n"

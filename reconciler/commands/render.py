@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from builders import BuildError, Cluster, plan
+from builders.fieldpath import every_error
 from builders.models import AppImage, KusciaTask
 
 M = TypeVar("M", AppImage, KusciaTask)
@@ -53,7 +54,7 @@ def run_render(
         existing = frozenset(p.domain_id for task in tasks for p in task.spec.parties)
     else:
         existing = frozenset(namespaces)
-    cluster = Cluster(namespaces=existing | frozenset(partners), partners=frozenset(partners))
+    cluster = Cluster.of(existing | frozenset(partners), partners)
     objects: list[dict[str, Any]] = []
     for task in tasks:
         try:
@@ -106,14 +107,5 @@ def _model(model: type[M], document: dict[str, Any], where: str) -> M:
         return model.model_validate(document)
     except ValidationError as error:
         name = (document.get("metadata") or {}).get("name", "?")
-        problems = "; ".join(
-            f"{_location(e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-        )
+        problems = every_error(error)
         raise _InputError(f"{where}: {model.__name__} {name!r}: {problems}") from None
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

@@ -165,13 +165,13 @@ def _only(kind: type[BaseException], error: BaseException) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "render":
-        from reconciler.render_command import run_render
+        from reconciler.commands.render import run_render
 
         namespaces = args.namespaces.split(",") if args.namespaces else None
         partners = [p for p in args.partners.split(",") if p]
         return run_render(args.files, namespaces, partners)
     if args.command == "sign":
-        from reconciler.sign_command import run_sign
+        from reconciler.commands.sign import run_sign
 
         return run_sign(args.key, args.files, in_place=args.in_place)
 

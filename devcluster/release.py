@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcluster.cluster import REPO
+from devcluster.cluster import ADMISSION_POLICY, REPO
 
 CHART = REPO / "charts" / "kuscia-reconciler"
 RELEASE = "kuscia-reconciler"
@@ -91,7 +91,10 @@ class Release:
 
     def install(self, reference: str, sets: Sequence[str] = (), strings: Sequence[str] = ()) -> str:
         """`helm install` with the chart's defaults, the image, `sets` (`--set`) and
-        `strings` (`--set-string`); returns NOTES."""
+        `strings` (`--set-string`); returns NOTES. The local cluster installs the
+        admission policy with the CRDs; the release brings its own of the same name, so
+        the cluster's copy is removed first, as on a cluster that never had it."""
+        self.kubectl_run("delete", "--ignore-not-found", "-f", str(ADMISSION_POLICY))
         return self.run_helm(
             "install",
             self.name,

@@ -24,6 +24,16 @@ TASK_ID_ANNOTATION = "kuscia.secretflow/task-id"
 IMAGE_ID_ANNOTATION = "kuscia.secretflow/image-id"
 PROTOCOL_ANNOTATION = "kuscia.secretflow/protocol"
 ACCESS_DOMAIN_ANNOTATION = "kuscia.secretflow/access-domain"
+# On a Pod whose container has a metricProbe (Kuscia's keys, read by Prometheus' pod discovery).
+METRIC_SCRAPE_ANNOTATION = "kuscia.secretflow/should_be_scraped"
+METRIC_PATH_ANNOTATION = "kuscia.secretflow/metric_path"
+METRIC_PORT_ANNOTATION = "kuscia.secretflow/metric_port"
+# On a party's Services, one per `bandwidthLimits` entry: Kuscia's gateway reads the KBps there.
+BANDWIDTH_LIMIT_PREFIX = "kuscia.secretflow/bandwidth-limit-"
+
+# A Pod scheduling gate: the task's Pods wait behind it until every local party's
+# objects exist, then are released together (the reservation, SPEC §6).
+RESERVATION_GATE = "kuscia.secretflow/resource-reservation"
 
 # On namespaces: a partner's domain exists here but its parties run elsewhere.
 PARTNER_LABEL = "kuscia.secretflow/role"
@@ -42,7 +52,7 @@ def common_labels(task: KusciaTask) -> dict[str, str]:
     }
 
 
-def common_annotations(task: KusciaTask, image_id: str) -> dict[str, str]:
+def common_annotations(task: KusciaTask, image_id: str | None) -> dict[str, str]:
     annotations = {
         INITIATOR_ANNOTATION: task.spec.initiator,
         TASK_ID_ANNOTATION: task.metadata.name,

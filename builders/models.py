@@ -76,7 +76,7 @@ class ObjectMeta(BaseModel):
 class Image(_Model):
     name: str = ""
     tag: str
-    id: str = ""
+    id: str | None = ""  # Kuscia's clients write `id: null` for an image without one
     sign: str = ""
 
 
@@ -104,10 +104,19 @@ class EnvVar(BaseModel):
 class Resources(_Model):
     limits: dict[str, int | str] = {}
     requests: dict[str, int | str] = {}
+    claims: list[dict[str, Any]] = []
 
 
-class Container(_Model):
-    name: str
+class MetricProbe(_Model):
+    """Where Kuscia's monitoring scrapes the application's metrics (path, named port)."""
+
+    path: str = ""
+    port: str = ""
+
+
+class _ContainerFields(_Model):
+    """Every field of Kuscia's Container but its name."""
+
     command: list[str] | None = None
     args: list[str] | None = None
     working_dir: str | None = None
@@ -119,8 +128,13 @@ class Container(_Model):
     readiness_probe: dict[str, Any] | None = None
     liveness_probe: dict[str, Any] | None = None
     startup_probe: dict[str, Any] | None = None
+    metric_probe: MetricProbe | None = None
     image_pull_policy: PullPolicy | None = None
     security_context: dict[str, Any] | None = None
+
+
+class Container(_ContainerFields):
+    name: str
 
 
 class DeploySpec(_Model):
@@ -185,28 +199,48 @@ class AppImage(_Model):
 
 
 class ScheduleConfig(_Model):
+    """0 (or absent) means the default, as Kuscia reads it."""
+
     min_reserved_members: int | None = None
     resource_reserved_seconds: int | None = None
     lifecycle_seconds: int | None = None
     retry_interval_seconds: int | None = None
 
 
-class PartyContainer(_Model):
+class PartyContainer(_ContainerFields):
+    """A container of a party template: any field an AppImage container has (only
+    name, command/args, env and resources are merged; see builders.selection)."""
+
     name: str | None = None
-    command: list[str] | None = None
-    args: list[str] | None = None
-    env: list[EnvVar] = []
-    resources: Resources | None = None
 
 
 class PartySpec(_Model):
+    """Kuscia's PodSpec (restartPolicy, affinity, containers) plus the pod-level fields
+    that would widen what the AppImage grants: accepted so they can be reported, never used."""
+
     restart_policy: RestartPolicy | None = None
+    affinity: dict[str, Any] | None = None
     containers: list[PartyContainer] = []
+    host_network: bool | None = None
+    host_pid: bool | None = Field(None, alias="hostPID")
+    host_ipc: bool | None = Field(None, alias="hostIPC")
+    service_account_name: str | None = None
+    service_account: str | None = None
+    automount_service_account_token: bool | None = None
+    security_context: dict[str, Any] | None = None
+    volumes: list[dict[str, Any]] | None = None
 
 
 class PartyTemplate(_Model):
     replicas: int | None = None
+    # Where Kuscia's own task reference puts it (beside `spec`); spec.restartPolicy wins.
+    restart_policy: RestartPolicy | None = None
     spec: PartySpec = Field(default_factory=PartySpec)
+
+
+class BandwidthLimit(_Model):
+    destination_id: str = Field(alias="destinationID")
+    limit_kbps: int = Field(alias="limitKBps")
 
 
 class Party(_Model):
@@ -215,6 +249,7 @@ class Party(_Model):
     role: str = ""
     min_reserved_pods: int | None = None
     template: PartyTemplate = Field(default_factory=PartyTemplate)
+    bandwidth_limits: list[BandwidthLimit] = []
 
 
 class KusciaTaskSpec(_Model):
@@ -233,13 +268,14 @@ class PartyTaskStatus(_Model):
 
 class PodStatus(_Model):
     pod_name: str = ""
+    pod_phase: str = ""
     namespace: str = ""
     node_name: str = ""
-    phase: str = ""
     reason: str = ""
     message: str = ""
     termination_log: str = ""
     create_time: str | None = None
+    schedule_time: str | None = None
     start_time: str | None = None
     ready_time: str | None = None
 
@@ -271,8 +307,37 @@ class BoundAppImage(_Model):
     generation: int | None = None
 
 
+class UnplacedParty(_Model):
+    """A local party whose pods the scheduler did not place within the reservation."""
+
+    domain_id: str = Field("", alias="domainID")
+    role: str = ""
+    placed_pods: int = 0
+    min_reserved_pods: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+class Reservation(_Model):
+    """The task's resource reservation, kept in its status so a restart resumes it.
+
+    `phase` takes Kuscia's TaskResourceGroup phases: Creating (pods made behind their
+    scheduling gate), Reserving (released; waiting for the pods to be bound),
+    Reserved, ReserveFailed (pods removed; a retry is due at `retryTime`), Failed.
+    """
+
+    phase: str = ""
+    attempts: int = 0
+    gang_scheduling: bool = False
+    release_time: str | None = None
+    reserve_deadline: str | None = None
+    retry_time: str | None = None
+    unplaced_parties: list[UnplacedParty] = []
+
+
 class KusciaTaskStatus(_Model):
     phase: str = ""
+    progress: float | None = None
     reason: str = ""
     message: str = ""
     observed_generation: int | None = None
@@ -285,6 +350,7 @@ class KusciaTaskStatus(_Model):
     service_statuses: dict[str, ServiceStatus] = {}
     allocated_ports: list[AllocatedPorts] = []
     bound_app_images: list[BoundAppImage] = []
+    reservation: Reservation | None = None
 
 
 class KusciaTask(_Model):

@@ -1,9 +1,11 @@
 """Kuscia's names for what a task produces, and the checks that keep them valid.
 
-Pods keep Kuscia's plain names (tools look them up) and are refused past 63
-characters; Services, ConfigMaps and NetworkPolicies are derived from them and,
-past 63 characters, become `{lead}-{prefix}-{16 hex of sha256(prefix)}-{suffix}`,
-so the name stays unique to its full prefix and still shows where it came from.
+Pods keep Kuscia's plain names (tools look them up); a Pod name is a DNS subdomain,
+so it may reach 253 characters. Services, ConfigMaps and NetworkPolicies are derived
+from them and, past 63 characters, become
+`{lead}-{prefix}-{16 hex of sha256(prefix)}-{suffix}`, so the name stays unique to its
+full prefix and still shows where it came from. The pod identity label value is
+shortened the same way past 63.
 """
 
 from __future__ import annotations
@@ -51,8 +53,13 @@ def pod_name(task: str, role: str, index: int) -> str:
 
 
 def pod_identity(task_uid: str, role: str, index: int) -> str:
-    """The label value that ties a pod to its Services; parts left empty are skipped."""
-    return "-".join(part for part in (task_uid, role, str(index)) if part)
+    """The label value that ties a pod to its Services; parts left empty are skipped.
+    Past 63 characters (a long role) the role becomes 16 hex of its sha256."""
+    identity = "-".join(part for part in (task_uid, role, str(index)) if part)
+    if len(identity) > MAX_NAME:
+        digest = hashlib.sha256(role.encode()).hexdigest()[:_HASH_CHARS]
+        identity = f"{task_uid}-{digest}-{index}"
+    return identity
 
 
 def party_name(task: str, role: str) -> str:

@@ -15,10 +15,12 @@ from typing import Any
 from builders import (
     cluster_define,
     configmap,
+    labels,
     limits,
     naming,
     networkpolicy,
     pod,
+    podgroup,
     ports,
     rendering,
     selection,
@@ -105,6 +107,7 @@ class Plan:
     allocated_ports: tuple[AllocatedPorts, ...]  # Kuscia's shape, every party
     bound_app_images: tuple[BoundAppImage, ...]
     warnings: tuple[RenderWarning, ...]
+    ignored_fields: tuple[selection.IgnoredField, ...] = ()  # party-template fields not taken
 
 
 def plan(
@@ -113,8 +116,11 @@ def plan(
     cluster: Cluster,
     *,
     cache: RevisionCache | None = None,
+    held: bool = False,
+    gangs: bool = False,
 ) -> Plan:
-    """Raises BuildError."""
+    """Raises BuildError. `held`: the Pods carry the reservation's scheduling gate;
+    `gangs`: each local party's Pods are one PodGroup (the cluster serves them)."""
     _check_task(task)
     merged: dict[int, tuple[CheckedAppImage, selection.Selected]] = {}
     seen: dict[str, CheckedAppImage] = {}  # parties sharing an AppImage look it up once
@@ -157,7 +163,8 @@ def plan(
         _party_facts(task, index, party, app_images[party.app_image_ref], *merged[index], cluster)
         for index, party in enumerate(task.spec.parties)
     ]
-    return _build(task, parties)
+    ignored = tuple(field for index in sorted(merged) for field in merged[index][1].ignored)
+    return _build(task, parties, ignored, held=held, gangs=gangs)
 
 
 def _task_ref(task: KusciaTask) -> str:
@@ -239,6 +246,17 @@ def _check_party_input(task: KusciaTask, index: int, party: Party) -> None:
             "lowercase letters, digits, '-' and '.', at most 253)",
             field=f"spec.parties[{index}].appImageRef",
         )
+    for b_index, limit in enumerate(party.bandwidth_limits):
+        key = labels.BANDWIDTH_LIMIT_PREFIX + limit.destination_id
+        if not naming.is_dns1123_label(limit.destination_id) or len(key.split("/")[1]) > 63:
+            field = f"spec.parties[{index}].bandwidthLimits[{b_index}].destinationID"
+            raise BuildError(
+                Reason.INVALID_TASK,
+                f"{_where(task, index, party)}: {field} {limit.destination_id!r} must be a "
+                "domain ID (a DNS-1123 label) of at most 47 characters: it becomes the "
+                f"Service annotation {key!r}",
+                field=field,
+            )
     for c_index, container in enumerate(party.template.spec.containers):
         for e_index, env in enumerate(container.env):
             if limits.nesting(env.model_extra) > limits.MAX_NESTING:
@@ -276,7 +294,7 @@ def _check_merged(task: KusciaTask, index: int, party: Party, chosen: selection.
             f"{_where(task, index, party)}: {field}.template.replicas must be at least 1",
             field=f"{field}.template.replicas",
         )
-    minimum = party.min_reserved_pods
+    minimum = party.min_reserved_pods or None  # 0 means all replicas, as in Kuscia
     if minimum is not None and not 1 <= minimum <= template.replicas:
         raise BuildError(
             Reason.INVALID_TASK,
@@ -319,16 +337,10 @@ def _party_facts(
     served = tuple(port for port in container_ports if port.scope is not Scope.LOCAL)
     pods = []
     for replica in range(template.replicas):
+        # A Pod's name is a DNS subdomain (253 characters): only the names derived from it
+        # (Services: DNS-1035 labels; the identity: a label value) are shortened past 63.
         name = naming.pod_name(task.metadata.name, party.role, replica)
         identity = naming.pod_identity(task.metadata.uid, party.role, replica)
-        for what, value in (("pod name", name), ("pod identity label", identity)):
-            if len(value) > naming.MAX_NAME:
-                raise BuildError(
-                    Reason.NAME_TOO_LONG,
-                    f"{where}: {what} {value!r} is {len(value)} characters (at most "
-                    f"{naming.MAX_NAME}); shorten metadata.name or spec.parties[{index}].role",
-                    field=f"spec.parties[{index}].role",
-                )
         pods.append(
             PodFacts(
                 index=replica,
@@ -357,7 +369,14 @@ def _party_facts(
     )
 
 
-def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
+def _build(
+    task: KusciaTask,
+    parties: list[PartyFacts],
+    ignored: tuple[selection.IgnoredField, ...],
+    *,
+    held: bool,
+    gangs: bool,
+) -> Plan:
     parties_json = cluster_define.encode_parties(
         [
             cluster_define.PartyServices(
@@ -386,7 +405,16 @@ def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
     for party in parties:
         if party.local:
             objects.extend(
-                _party_objects(task, party, parties_json, all_domains, warnings, workspace)
+                _party_objects(
+                    task,
+                    party,
+                    parties_json,
+                    all_domains,
+                    warnings,
+                    workspace,
+                    held=held,
+                    gangs=gangs,
+                )
             )
     _check_unique_names(task, objects)
     return Plan(
@@ -410,6 +438,7 @@ def _build(task: KusciaTask, parties: list[PartyFacts]) -> Plan:
             for party in parties
         ),
         warnings=tuple(warnings),
+        ignored_fields=ignored,
     )
 
 
@@ -420,6 +449,9 @@ def _party_objects(
     all_domains: list[str],
     warnings: list[RenderWarning],
     workspace: rendering.Workspace,
+    *,
+    held: bool,
+    gangs: bool,
 ) -> list[dict[str, Any]]:
     where = _where(task, party.index, task.spec.parties[party.index])
     objects = [
@@ -457,7 +489,11 @@ def _party_objects(
     objects.extend(
         service.service(task, party, p, port) for p in party.pods for port in party.served_ports
     )
-    objects.extend(pod.pod(task, party, p) for p in party.pods)
+    group = None
+    if gangs:
+        objects.append(podgroup.pod_group(task, party))
+        group = podgroup.pod_group_name(task, party)
+    objects.extend(pod.pod(task, party, p, held=held, pod_group=group) for p in party.pods)
     return objects
 
 

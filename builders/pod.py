@@ -20,9 +20,20 @@ from builders.models import Container, EnvVar, KusciaTask, PullPolicy, RestartPo
 from builders.party import PartyFacts, PodFacts
 
 CONFIG_VOLUME = "config-template"
+RESERVATION_GATE = labels.RESERVATION_GATE
 
 
-def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
+def pod(
+    task: KusciaTask,
+    party: PartyFacts,
+    pod: PodFacts,
+    *,
+    held: bool = False,
+    pod_group: str | None = None,
+) -> dict[str, Any]:
+    """`held`: created behind the reservation's scheduling gate, so the scheduler
+    leaves it alone until every local party's objects exist. `pod_group`: the
+    party's gang (a PodGroup of that name), where the cluster serves them."""
     object_labels = labels.common_labels(task)
     object_labels[labels.POD_ROLE_LABEL] = party.role
     object_labels[labels.POD_IDENTITY_LABEL] = pod.identity
@@ -37,10 +48,22 @@ def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "containers": containers,
     }
+    if held:
+        pod_spec["schedulingGates"] = [{"name": RESERVATION_GATE}]
+    if pod_group is not None:
+        pod_spec["schedulingGroup"] = {"podGroupName": pod_group}
     if spec.affinity is not None:
         pod_spec["affinity"] = _copy(spec.affinity)
     if pod.config_map is not None and any(c.get("volumeMounts") for c in containers):
         pod_spec["volumes"] = [{"name": CONFIG_VOLUME, "configMap": {"name": pod.config_map}}]
+    annotations = labels.common_annotations(task, party.app_image.spec.image.id)
+    for container in spec.containers:
+        probe = container.metric_probe
+        if probe is not None and probe.path and probe.port:
+            # Kuscia's keys, for Prometheus' pod discovery (validation checks the port exists).
+            annotations[labels.METRIC_SCRAPE_ANNOTATION] = "true"
+            annotations[labels.METRIC_PATH_ANNOTATION] = probe.path
+            annotations[labels.METRIC_PORT_ANNOTATION] = str(pod.ports[probe.port])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -48,7 +71,7 @@ def pod(task: KusciaTask, party: PartyFacts, pod: PodFacts) -> dict[str, Any]:
             "name": pod.name,
             "namespace": party.domain_id,
             "labels": object_labels,
-            "annotations": labels.common_annotations(task, party.app_image.spec.image.id),
+            "annotations": annotations,
         },
         "spec": pod_spec,
     }
@@ -81,6 +104,8 @@ def _container(
             )
             if value
         }
+        if container.resources.claims:
+            resources["claims"] = _copy(container.resources.claims)
         if resources:
             out["resources"] = resources
     for key, probe in (

@@ -10,15 +10,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builders.errors import BuildError, Reason
-from builders.models import AppImage, DeployTemplate, Party, Resources
+from builders.models import (
+    AppImage,
+    DeployTemplate,
+    Party,
+    PartyContainer,
+    PartySpec,
+    Resources,
+)
+
+
+@dataclass(frozen=True)
+class IgnoredField:
+    """A party-template field that is not taken (Kuscia ignores it without a word; here
+    the task gets a Warning Event), because it differs from the deploy template's value."""
+
+    field: str  # its path in the task, e.g. spec.parties[0].template.spec.containers[0].ports
+    party: str  # "domainID/role"
+    container: str  # the container it belongs to, "" for a pod-level field
+    task: str
+
+    @property
+    def message(self) -> str:
+        where = f"container {self.container!r} of " if self.container else ""
+        return (
+            f"task {self.task!r} party {self.party}: {self.field} is ignored ({where}the "
+            "party's pod keeps the deploy template's value); a party template sets only " + TAKEN
+        )
+
+
+TAKEN = "replicas, restartPolicy and each container's name, command, args, env and resources"
+
+# Pod-level fields that would widen what the AppImage grants: deploy templates have none.
+_POD_LEVEL_IGNORED = (
+    "host_network",
+    "host_pid",
+    "host_ipc",
+    "service_account_name",
+    "service_account",
+    "automount_service_account_token",
+    "security_context",
+    "volumes",
+)
+# The container fields Kuscia's mergeDeployTemplate takes from a party template.
+_CONTAINER_MERGED = frozenset({"name", "command", "args", "env", "resources"})
 
 
 @dataclass(frozen=True)
 class Selected:
-    """The merged deploy template of one party and where it came from (for field paths)."""
+    """The merged deploy template of one party, where it came from (for field paths),
+    and the party-template fields left out of it."""
 
     index: int
     template: DeployTemplate
+    ignored: tuple[IgnoredField, ...] = ()
 
     @property
     def field(self) -> str:
@@ -54,33 +99,22 @@ def select_and_merge(
     app_image: AppImage, party: Party, *, party_field: str, task_name: str
 ) -> Selected:
     index, template = select(app_image, party.role)
-    return Selected(index, merge(template, party, party_field=party_field, task_name=task_name))
+    merged = merge(template, party)
+    ignored = ignored_fields(template, party, party_field=party_field, task_name=task_name)
+    return Selected(index, merged, ignored)
 
 
-def merge(
-    template: DeployTemplate, party: Party, *, party_field: str, task_name: str
-) -> DeployTemplate:
-    """The party's `template` over the deploy template: replicas and restartPolicy replace;
+def merge(template: DeployTemplate, party: Party) -> DeployTemplate:
+    """The party's `template` over the deploy template, as Kuscia merges it: replicas and
+    restartPolicy replace (`template.spec.restartPolicy`, else `template.restartPolicy`);
     containers merge by index (name replaces, command/args replace together, env appends,
-    each resources key replaces)."""
+    each resources limits/requests key replaces); nothing else is taken."""
     overrides = party.template
-    if (
-        overrides.replicas is None
-        and not overrides.spec.containers
-        and not overrides.spec.restart_policy
-    ):
+    restart_policy = overrides.spec.restart_policy or overrides.restart_policy
+    if overrides.replicas is None and not overrides.spec.containers and not restart_policy:
         return template
-    base = template.spec.containers
-    if len(overrides.spec.containers) > len(base):
-        raise BuildError(
-            Reason.INVALID_TASK,
-            f"task {task_name!r} party {party.domain_id}/{party.role}: "
-            f"{party_field}.template.spec.containers has {len(overrides.spec.containers)} "
-            f"entries but deploy template {template.name!r} has only {len(base)} container(s)",
-            field=f"{party_field}.template.spec.containers",
-        )
-    containers = list(base)
-    for index, override in enumerate(overrides.spec.containers):
+    containers = list(template.spec.containers)
+    for index, override in enumerate(overrides.spec.containers[: len(containers)]):
         container = containers[index]
         update: dict[str, object] = {}
         if override.name:
@@ -95,18 +129,71 @@ def merge(
         if update:
             containers[index] = container.model_copy(update=update)
     spec_update: dict[str, object] = {"containers": containers}
-    if overrides.spec.restart_policy is not None:
-        spec_update["restart_policy"] = overrides.spec.restart_policy
+    if restart_policy is not None:
+        spec_update["restart_policy"] = restart_policy
     update_template: dict[str, object] = {"spec": template.spec.model_copy(update=spec_update)}
     if overrides.replicas is not None:
         update_template["replicas"] = overrides.replicas
     return template.model_copy(update=update_template)
 
 
+def ignored_fields(
+    template: DeployTemplate, party: Party, *, party_field: str, task_name: str
+) -> tuple[IgnoredField, ...]:
+    """Every field the party template gives that `merge` does not take and whose value
+    differs from the deploy template's (a copy of the deploy template's own value, as
+    Kuscia's KusciaJob controller writes, is not worth a word)."""
+    overrides = party.template
+    who = f"{party.domain_id}/{party.role}"
+    base = f"{party_field}.template"
+    found: list[IgnoredField] = []
+
+    def ignore(field: str, container: str = "") -> None:
+        found.append(IgnoredField(f"{base}.{field}", who, container, task_name))
+
+    spec = overrides.spec
+    if (
+        spec.restart_policy is not None
+        and overrides.restart_policy is not None
+        and spec.restart_policy != overrides.restart_policy
+    ):
+        ignore("restartPolicy")
+    if spec.affinity is not None and spec.affinity != template.spec.affinity:
+        ignore("spec.affinity")
+    for name in _POD_LEVEL_IGNORED:
+        if getattr(spec, name):  # false, "" and [] grant nothing
+            ignore(f"spec.{_alias(type(spec), name)}")
+    containers = template.spec.containers
+    for index, override in enumerate(spec.containers):
+        where = f"spec.containers[{index}]"
+        if index >= len(containers):
+            ignore(where, override.name or "")
+            continue
+        container = containers[index]
+        for name in sorted(override.model_fields_set - _CONTAINER_MERGED, key=_order):
+            if getattr(override, name) != getattr(container, name):
+                ignore(f"{where}.{_alias(type(override), name)}", container.name)
+        claims = override.resources.claims if override.resources is not None else []
+        base_claims = container.resources.claims if container.resources is not None else []
+        if claims and claims != base_claims:
+            ignore(f"{where}.resources.claims", container.name)
+    return tuple(found)
+
+
+def _alias(model: type[PartySpec] | type[PartyContainer], name: str) -> str:
+    return model.model_fields[name].alias or name
+
+
+def _order(name: str) -> int:
+    return list(PartyContainer.model_fields).index(name)
+
+
 def _merge_resources(base: Resources | None, override: Resources) -> Resources:
     if base is None:
-        return override
-    return Resources(
-        limits={**base.limits, **override.limits},
-        requests={**base.requests, **override.requests},
+        return Resources(limits=override.limits, requests=override.requests)
+    return base.model_copy(
+        update={
+            "limits": {**base.limits, **override.limits},
+            "requests": {**base.requests, **override.requests},
+        }
     )

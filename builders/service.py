@@ -1,4 +1,5 @@
-"""The headless Service of one pod port of scope Cluster or Domain (SPEC §3)."""
+"""The headless Service of one pod port of scope Cluster or Domain (SPEC §3), with the
+party's bandwidth limits as Kuscia's gateway reads them."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def service(
     annotations = labels.common_annotations(task, party.app_image.spec.image.id)
     annotations[labels.PROTOCOL_ANNOTATION] = port.protocol.value
     annotations[labels.ACCESS_DOMAIN_ANNOTATION] = ",".join(access)
+    for limit in task.spec.parties[party.index].bandwidth_limits:
+        annotations[labels.BANDWIDTH_LIMIT_PREFIX + limit.destination_id] = str(limit.limit_kbps)
     return {
         "apiVersion": "v1",
         "kind": "Service",

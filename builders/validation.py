@@ -157,6 +157,13 @@ def _check_template(
                         f"repeats port number {port.port} in the same deploy template",
                     )
                 port_numbers.add(port.port)
+        probe = container.metric_probe
+        if probe is not None and probe.port and probe.port not in template_ports(template):
+            problems.add(
+                Reason.INVALID_APP_IMAGE,
+                f"{c_where}.metricProbe.port",
+                f"names port {probe.port!r}, which the deploy template does not have",
+            )
         mount_paths: set[str] = set()
         for m_index, mount in enumerate(container.config_volume_mounts):
             m_where = f"{c_where}.configVolumeMounts[{m_index}]"
@@ -173,6 +180,10 @@ def _check_template(
                     f"repeats mount path {mount.mount_path!r} in the same container",
                 )
             mount_paths.add(mount.mount_path)
+
+
+def template_ports(template: DeployTemplate) -> set[str]:
+    return {port.name for container in template.spec.containers for port in container.ports}
 
 
 def _check_container_nesting(container: Container, where: str, problems: _Problems) -> None:

@@ -28,6 +28,7 @@ from devcluster.assets import find_assets
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "charts" / "kuscia-reconciler" / "crds"
+DOMAIN_CRD = REPO / "tests" / "fixtures" / "kuscia-crds" / "domains.kuscia.secretflow.yaml"
 START_TIMEOUT = float(os.environ.get("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "60"))
 
 
@@ -295,6 +296,14 @@ class ControlPlane:
     def install_crds(self) -> None:
         self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))
         self.run_kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
+
+    def install_kuscia_domain_crd(self) -> None:
+        """Kuscia's Domain CRD (a stand-in with the fields the controller reads), as on a
+        cluster where Kuscia is installed; idempotent."""
+        self.run_kubectl("apply", "--server-side", "-f", str(DOMAIN_CRD))
+        self.run_kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(DOMAIN_CRD)
+        )
 
     def etcd_revision(self) -> int:
         body = self._etcd_post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})

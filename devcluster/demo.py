@@ -26,13 +26,13 @@ TASK_UID_LABEL = "kuscia.secretflow/task-uid"
 FINISHED = ("Succeeded", "Failed")
 DEADLINE = float(os.environ.get("DEMO_DEADLINE_SECONDS", "180"))
 # A party template's env reaches the pod, and the local cluster's stages read it.
-NEXT_STEP = (
-    ".local/kubectl delete kt -n cross-domain app-task && .local/kubectl patch -f "
-    'tests/fixtures/examples/app-task.yaml --local -o yaml --type=json -p \'[{"op":"add",'
-    '"path":"/spec/parties/1/template/spec/containers/0/env/-","value":{"name":'
-    '"DEVCLUSTER_OUTCOME","value":"Failed"}}]\' | .local/kubectl apply -f - && '
-    ".local/kubectl get kt -n cross-domain app-task -w"
-)
+NEXT_STEPS = """\
+  export KUBECONFIG=$PWD/.local/kubeconfig
+  .local/kubectl delete kt -n cross-domain app-task
+  .local/kubectl patch --local -f tests/fixtures/examples/app-task.yaml -o yaml --type=json \\
+    -p '[{"op":"add","path":"/spec/parties/1/template/spec/containers/0/env/-",
+          "value":{"name":"DEVCLUSTER_OUTCOME","value":"Failed"}}]' | .local/kubectl apply -f -
+  .local/kubectl get kt -n cross-domain app-task -w   # Pending, Running, then Failed"""
 
 
 class Kubectl:
@@ -126,8 +126,14 @@ def _wait_for_service_accounts(kubectl: Kubectl, deadline: float) -> None:
             time.sleep(0.2)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     once = "--once" in sys.argv
+    # SIGTERM stops the demo as Ctrl-C does, so the reconciler it started stops too.
+    signal.signal(signal.SIGTERM, _interrupt)
     kubeconfig = os.environ.get("KUBECONFIG") or str(REPO / ".local" / "kubeconfig")
     kubectl = Kubectl(kubeconfig)
     kubectl("apply", "--server-side", "-f", str(CRD_DIR))
@@ -155,6 +161,18 @@ def main() -> int:
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
             kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(body))
         _wait_for_service_accounts(kubectl, started + 60)
+        # A second run shows the tasks' lives again: the last run's tasks go first (the
+        # reconciler, already running, removes their finalizers).
+        kubectl(
+            "delete",
+            "kusciatasks",
+            "-n",
+            TASK_NAMESPACE,
+            "secretflow-task-psi",
+            "app-task",
+            "--ignore-not-found",
+            "--timeout=60s",
+        )
         for name in ("secretflow-image", "app-template", "secretflow-task-psi", "app-task"):
             print(kubectl("apply", "--server-side", "-f", str(EXAMPLES / f"{name}.yaml")).strip())
         previous: list[str] = []
@@ -169,16 +187,17 @@ def main() -> int:
                 previous = lines
             if done:
                 break
-            time.sleep(0.5)
+            time.sleep(0.25)
         print("\nobjects the tasks left behind:")
         print("\n".join(_left_behind(kubectl)))
         print()
         if done:
             print(
-                "Both tasks Succeeded and their pods are gone. Next, make bob's pod fail and "
-                "watch the task fail:\n"
-                f"  {NEXT_STEP}"
+                "Both tasks Succeeded and were cleaned up: their Pods and ConfigMaps are deleted "
+                "(Services and\nNetworkPolicies go with the task). To see a task fail, with "
+                "the reconciler running (make run\nwithout --once), in another shell:"
             )
+            print(NEXT_STEPS)
         else:
             print(
                 f"The tasks did not finish within {DEADLINE:.0f}s. If pods have no node, the "

@@ -1,5 +1,6 @@
 """The informers the controller runs and the indexes it reads them by: tasks
-by AppImage, by party domain and by uid; children by the task uid label."""
+by AppImage, by party domain and by uid; children by the task uid label. Kuscia's
+Domains are watched only where their CRD is installed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
-from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
+from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, PARTNER_VALUE, TASK_UID_LABEL
 from informers.backoff import BackoffPolicy
 from informers.clock import Clock
 from informers.informer import Informer
@@ -18,6 +19,8 @@ from informers.resource import Resource
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
+DOMAINS = Resource("kuscia.secretflow", "v1alpha1", "domains", namespaced=False)
+POD_GROUPS = Resource("scheduling.k8s.io", "v1beta1", "podgroups", namespaced=True)
 PODS = Resource("", "v1", "pods", namespaced=True)
 SERVICES = Resource("", "v1", "services", namespaced=True)
 CONFIG_MAPS = Resource("", "v1", "configmaps", namespaced=True)
@@ -70,6 +73,8 @@ class Caches:
     def __init__(
         self, api: ApiClient, *, namespace: str | None, clock: Clock | None = None
     ) -> None:
+        self._api, self._clock = api, clock
+        self.domains: Informer | None = None  # see watch_domains
         selector = f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}"
         self.tasks = Informer(
             api,
@@ -95,9 +100,42 @@ class Caches:
             for kind, resource in CHILD_KINDS.items()
         }
 
+    def watch_domains(self) -> Informer:
+        """Adds the informer of Kuscia's Domains (called once their CRD is known to exist)."""
+        self.domains = Informer(
+            self._api, DOMAINS, clock=self._clock, name="domains", options=OPTIONS
+        )
+        return self.domains
+
+    def watch_pod_groups(self) -> Informer:
+        """Adds PodGroups to the task's children (called once the API server is known
+        to serve them)."""
+        informer = Informer(
+            self._api,
+            POD_GROUPS,
+            label_selector=f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}",
+            indexers={BY_TASK_UID: child_task_uid},
+            clock=self._clock,
+            name=POD_GROUPS.plural,
+            options=OPTIONS,
+        )
+        self.children["PodGroup"] = informer
+        return informer
+
+    def partner_domains(self) -> frozenset[str]:
+        """Domains whose `spec.role` is partner: their parties run elsewhere."""
+        if self.domains is None:
+            return frozenset()
+        return frozenset(
+            str(domain["metadata"]["name"])
+            for domain in self.domains.store.list()
+            if (domain.get("spec") or {}).get("role") == PARTNER_VALUE
+        )
+
     @property
     def all(self) -> list[Informer]:
-        return [self.tasks, self.app_images, self.namespaces, *self.children.values()]
+        domains = [self.domains] if self.domains is not None else []
+        return [self.tasks, self.app_images, self.namespaces, *domains, *self.children.values()]
 
     def has_synced(self) -> bool:
         return all(informer.has_synced() for informer in self.all)

@@ -22,7 +22,7 @@ from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import BY_APP_IMAGE, BY_DOMAIN, BY_UID, Caches, child_task_uid
 from reconciler.events import EventRecorder
-from reconciler.kube import ApiError, Kube
+from reconciler.kube import DOMAIN, POD_GROUP, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
@@ -127,21 +127,17 @@ class Controller:
 
         caches.app_images.add_event_handler(_Enqueue(queue, tasks_of_app_image))
 
-        def tasks_of_namespace(namespace: dict[str, Any]) -> list[Item]:
-            waiting = caches.tasks.store.by_index(BY_DOMAIN, namespace["metadata"]["name"])
-            return [(TASK, _key(t)) for t in waiting if _waiting(t)]
-
-        caches.namespaces.add_event_handler(_Enqueue(queue, tasks_of_namespace))
-
-        def task_of_child(child: dict[str, Any]) -> list[Item]:
-            return [
-                (TASK, _key(t))
-                for uid in child_task_uid(child)
-                for t in caches.tasks.store.by_index(BY_UID, uid)
-            ]
+        caches.namespaces.add_event_handler(_Enqueue(queue, self._tasks_of_domain))
 
         for informer in caches.children.values():
-            informer.add_event_handler(_Enqueue(queue, task_of_child))
+            informer.add_event_handler(_Enqueue(queue, self._task_of_child))
+
+    def _task_of_child(self, child: dict[str, Any]) -> list[Item]:
+        return [
+            (TASK, _key(t))
+            for uid in child_task_uid(child)
+            for t in self.caches.tasks.store.by_index(BY_UID, uid)
+        ]
 
     # --- probes ------------------------------------------------------------------
 
@@ -167,8 +163,58 @@ class Controller:
 
     # --- running -----------------------------------------------------------------
 
+    async def _watch_domains_if_installed(self) -> None:
+        """Kuscia's Domain CRD may or may not be installed; it is looked for once, at start."""
+        if self.caches.domains is not None:
+            return
+        try:
+            await self.kube.request("GET", DOMAIN.path(), query=[("limit", "1")])
+        except ApiError as error:
+            if error.not_found:
+                log.info("no Domain CRD: party roles come from namespace labels only")
+                return
+            raise
+        informer = self.caches.watch_domains()
+        informer.add_event_handler(_Enqueue(self.queue, self._tasks_of_domain))
+
+    async def _gangs_if_served(self) -> None:
+        """Kubernetes' Workload API (PodGroups, gang scheduling) is served only where the
+        GenericWorkload feature is on, and usable only where this controller may list
+        PodGroups; both are looked for once, at start. Discovery (open to every client)
+        comes first, so a cluster without the API sees no refused request."""
+        if "PodGroup" in self.caches.children:
+            return
+        group_version = POD_GROUP.api_version
+        try:
+            served = await self.kube.request("GET", f"/apis/{group_version}")
+        except ApiError as error:
+            if error.not_found:
+                log.info("no gang scheduling: the API server serves no " + group_version)
+                return
+            raise
+        if not any(r.get("name") == POD_GROUP.plural for r in served.get("resources") or []):
+            log.info("no gang scheduling: the API server serves no PodGroups")
+            return
+        try:
+            await self.kube.request("GET", POD_GROUP.path(), query=[("limit", "1")])
+        except ApiError as error:
+            if error.status == 403:
+                log.warning("no gang scheduling: PodGroups are served but not granted to us")
+                return
+            raise
+        log.info("gang scheduling: each local party's pods are one PodGroup")
+        informer = self.caches.watch_pod_groups()
+        informer.add_event_handler(_Enqueue(self.queue, self._task_of_child))
+        self.tasks.gangs = True
+
+    def _tasks_of_domain(self, domain: dict[str, Any]) -> list[Item]:
+        waiting = self.caches.tasks.store.by_index(BY_DOMAIN, domain["metadata"]["name"])
+        return [(TASK, _key(t)) for t in waiting if _waiting(t)]
+
     async def run(self, *, handle_signals: bool = False) -> None:
         """Runs until cancelled, SIGTERM/SIGINT (when `handle_signals`), or lost leadership."""
+        await self._watch_domains_if_installed()
+        await self._gangs_if_served()
         async with anyio.create_task_group() as group:
             group.start_soon(self.servers.run)
             for informer in self.caches.all:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from builders.labels import RESERVATION_GATE
+
 
 def covers(live: Any, desired: Any) -> bool:
     """True when every field of `desired` is in `live` with the same value.
@@ -37,8 +39,20 @@ def covers(live: Any, desired: Any) -> bool:
     return bool(live == desired)
 
 
+def _gate_released(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """A pod whose reservation gate is still live though the desired pod has none: the
+    subset comparison cannot see a field that must go, so it is looked for by name."""
+
+    def gates(obj: Mapping[str, Any]) -> set[str]:
+        return {str(g.get("name")) for g in (obj.get("spec") or {}).get("schedulingGates") or []}
+
+    return RESERVATION_GATE in gates(live) and RESERVATION_GATE not in gates(desired)
+
+
 def apply_needed(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
     if live is None:
+        return True
+    if desired.get("kind") == "Pod" and _gate_released(live, desired):
         return True
     body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
     return not covers(live, body)

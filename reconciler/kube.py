@@ -71,6 +71,8 @@ NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 KUSCIA_TASK = Kind("kuscia.secretflow/v1alpha1", "KusciaTask", "kusciatasks")
 APP_IMAGE = Kind("kuscia.secretflow/v1alpha1", "AppImage", "appimages", namespaced=False)
+DOMAIN = Kind("kuscia.secretflow/v1alpha1", "Domain", "domains", namespaced=False)
+POD_GROUP = Kind("scheduling.k8s.io/v1beta1", "PodGroup", "podgroups")
 
 KINDS = {
     k.kind: k
@@ -84,6 +86,8 @@ KINDS = {
         LEASE,
         KUSCIA_TASK,
         APP_IMAGE,
+        DOMAIN,
+        POD_GROUP,
     )
 }
 

@@ -4,6 +4,7 @@ have. Pure: no I/O, the time is an argument."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,12 +12,15 @@ from typing import Any
 
 from builders import BuildError, Plan
 from builders.models import KusciaTask
+from reconciler import reservation as reserve
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 FINISHED = frozenset({SUCCEEDED, FAILED})
-DEFAULT_LIFECYCLE_SECONDS = 300
+DEFAULT_LIFECYCLE_SECONDS = reserve.DEFAULT_LIFECYCLE_SECONDS
 
-CONDITION_TYPES = ("PortsAllocated", "ResourceCreated", "Running", "Success")
+CONDITION_TYPES = ("PortsAllocated", "ResourceCreated", reserve.CONDITION, "Running", "Success")
+# Set on a Service by Kuscia's gateway when its endpoints are ready.
+READY_TIME_ANNOTATION = "kuscia.secretflow/ready-time"
 
 
 def timestamp(moment: datetime) -> str:
@@ -59,12 +63,66 @@ def lifecycle_deadline(task: KusciaTask, created: datetime) -> float:
     return created.timestamp() + seconds
 
 
+# A container waiting for one of these reasons will not start by itself: its pod counts as
+# failed (Kuscia's list, with ErrImagePull and ImagePullBackOff: no registry retry helps a
+# task that waits for ever).
+FAILED_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "CreateContainerError",
+        "CreateContainerConfigError",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "ImageInspectError",
+        "RegistryUnavailable",
+        "PreStartHookError",
+        "PostStartHookError",
+    }
+)
+
+
 def _pod_phase(pod: Mapping[str, Any]) -> str:
     return str(pod.get("status", {}).get("phase") or PENDING)
 
 
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    status = pod.get("status", {})
+    return [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+
+
+def stuck_container(pod: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(container, reason, message) of the first container waiting for a reason that
+    never clears by itself; None when there is none."""
+    for container in _containers(pod):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in FAILED_WAITING_REASONS:
+            return (
+                str(container.get("name")),
+                str(waiting["reason"]),
+                str(waiting.get("message", "")),
+            )
+    return None
+
+
+def pod_failed(pod: Mapping[str, Any]) -> bool:
+    """Failed as Kuscia counts it: phase Failed, or a container stuck (stuck_container)."""
+    phase = _pod_phase(pod)
+    if phase == FAILED:
+        return True
+    return phase in (PENDING, RUNNING) and stuck_container(pod) is not None
+
+
 def _pod_failure(pod: Mapping[str, Any]) -> str:
     status = pod.get("status", {})
+    stuck = stuck_container(pod) if _pod_phase(pod) != FAILED else None
+    if stuck is not None:
+        name, reason, message = stuck
+        return f"container {name} is waiting: {reason}" + (f" ({message})" if message else "")
     detail = status.get("message") or status.get("reason") or ""
     for container in status.get("containerStatuses", []) or []:
         terminated = (container.get("state") or {}).get("terminated") or {}
@@ -86,7 +144,7 @@ def party_verdicts(plan: Plan, observed: Observed, seen_before: Mapping[str, Any
         keys = [f"{party.namespace}/{name}" for name in party.pods]
         gone = [k for k in keys if k not in observed.pods and k in seen_before]
         phases = [_pod_phase(observed.pods[k]) for k in keys if k in observed.pods]
-        failed = [k for k in keys if k in observed.pods and _pod_phase(observed.pods[k]) == FAILED]
+        failed = [k for k in keys if k in observed.pods and pod_failed(observed.pods[k])]
         succeeded = phases.count(SUCCEEDED)
         tolerated = party.replicas - party.min_reserved_pods
         who = f"party {party.domain_id}" + (f" ({party.role})" if party.role else "")
@@ -114,7 +172,7 @@ def task_verdict(task: KusciaTask, verdicts: list[Verdict]) -> Verdict:
     if len(judged) - len(failed) < wanted:
         return Verdict(FAILED, failed[0].reason, failed[0].message)
     succeeded = sum(v.phase == SUCCEEDED for v in judged)
-    if succeeded >= wanted and all(v.phase in FINISHED for v in judged):
+    if succeeded >= wanted:  # Kuscia's rule: enough parties succeeded, whatever the rest do
         return Verdict(
             SUCCEEDED, "TaskSucceeded", f"{succeeded} of {len(judged)} parties succeeded"
         )
@@ -147,28 +205,91 @@ def _conditions(
     return result
 
 
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    for condition in status.get("conditions", []) or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def _termination_log(pod: Mapping[str, Any]) -> str:
+    """Kuscia's terminationLog: the first container that terminated (now, else last time)
+    with a message (the log tail, by terminationMessagePolicy FallbackToLogsOnError)."""
+    for container in pod.get("status", {}).get("containerStatuses", []) or []:
+        for state, words in (("state", "terminated state"), ("lastState", "last terminated state")):
+            terminated = (container.get(state) or {}).get("terminated") or {}
+            if terminated.get("message"):
+                return (
+                    f"container[{container.get('name')}] {words} reason "
+                    f"{json.dumps(terminated.get('reason', ''))}, message: "
+                    f"{json.dumps(terminated['message'])}"
+                )
+            if terminated:
+                break
+    return ""
+
+
+def _pod_reason_and_message(pod: Mapping[str, Any]) -> tuple[str, str]:
+    """The pod's own reason and message; else a terminated container's reason; else why the
+    scheduler did not place it (PodScheduled=False); else a waiting container's."""
+    status = pod.get("status", {})
+    reason, message = str(status.get("reason") or ""), str(status.get("message") or "")
+    for container in status.get("containerStatuses", []) or []:
+        state = container.get("state") or {}
+        terminated = state.get("terminated") or (container.get("lastState") or {}).get("terminated")
+        if terminated and not reason:
+            reason = str(terminated.get("reason") or "")
+    if pod_failed(pod) and _pod_phase(pod) != FAILED:
+        return reason or str((stuck_container(pod) or ("", "", ""))[1]), _pod_failure(pod)
+    if _pod_phase(pod) == FAILED:
+        return reason, _pod_failure(pod)
+    scheduled = _condition(status, "PodScheduled")
+    if scheduled.get("status") == "False":
+        return reason or str(scheduled.get("reason") or ""), message or str(
+            scheduled.get("message") or ""
+        )
+    for container in status.get("containerStatuses", []) or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting and not reason:
+            reason = str(waiting.get("reason") or "")
+        if waiting.get("message") and not message:
+            message = (
+                f"container[{container.get('name')}] waiting state reason: "
+                f"{json.dumps(waiting.get('reason', ''))}, message: "
+                f"{json.dumps(waiting['message'])}"
+            )
+    return reason, message
+
+
 def _pod_statuses(observed: Observed) -> dict[str, dict[str, Any]]:
     result = {}
     for key, pod in sorted(observed.pods.items()):
         meta, status = pod["metadata"], pod.get("status", {})
+        reason, message = _pod_reason_and_message(pod)
+        scheduled, ready = _condition(status, "PodScheduled"), _condition(status, "Ready")
         entry = {
             "podName": meta["name"],
             "namespace": meta["namespace"],
-            "phase": _pod_phase(pod),
+            "podPhase": _pod_phase(pod),
             "createTime": meta.get("creationTimestamp"),
             "nodeName": pod.get("spec", {}).get("nodeName"),
+            "scheduleTime": scheduled.get("lastTransitionTime")
+            if scheduled.get("status") == "True"
+            else None,
             "startTime": status.get("startTime"),
-            "reason": status.get("reason"),
-            "message": _pod_failure(pod) if _pod_phase(pod) == FAILED else status.get("message"),
+            "readyTime": ready.get("lastTransitionTime") if ready.get("status") == "True" else None,
+            "reason": reason,
+            "message": message,
+            "terminationLog": _termination_log(pod),
         }
-        for condition in status.get("conditions", []) or []:
-            if condition.get("type") == "Ready" and condition.get("status") == "True":
-                entry["readyTime"] = condition.get("lastTransitionTime")
         result[key] = {k: v for k, v in entry.items() if v}
     return result
 
 
 def _service_statuses(plan: Plan, observed: Observed) -> dict[str, dict[str, Any]]:
+    """readyTime: Kuscia's gateway's `ready-time` annotation where it runs, else the time
+    the Service's pod became Ready."""
+    pod_statuses = _pod_statuses(observed)
     result = {}
     for party in plan.parties:
         for service in party.services:
@@ -176,6 +297,8 @@ def _service_statuses(plan: Plan, observed: Observed) -> dict[str, dict[str, Any
             live = observed.services.get(key)
             if live is None:
                 continue
+            annotations = live["metadata"].get("annotations") or {}
+            pod = pod_statuses.get(f"{service.namespace}/{service.pod}", {})
             entry = {
                 "namespace": service.namespace,
                 "serviceName": service.name,
@@ -183,9 +306,24 @@ def _service_statuses(plan: Plan, observed: Observed) -> dict[str, dict[str, Any
                 "portNumber": service.port_number,
                 "scope": str(service.scope),
                 "createTime": live["metadata"].get("creationTimestamp"),
+                "readyTime": annotations.get(READY_TIME_ANNOTATION) or pod.get("readyTime"),
             }
             result[key] = {k: v for k, v in entry.items() if v}
     return result
+
+
+def _failed_throughout(status: dict[str, Any]) -> None:
+    """A failed task reports its parties and pods still Pending or Running as Failed too
+    (new dicts: the old status' are never changed)."""
+    unfinished = (PENDING, RUNNING)
+    status["partyTaskStatus"] = [
+        {**party, "phase": FAILED} if party.get("phase") in unfinished else party
+        for party in status.get("partyTaskStatus", [])
+    ]
+    status["podStatuses"] = {
+        key: {**pod, "podPhase": FAILED} if pod.get("podPhase") in unfinished else pod
+        for key, pod in status.get("podStatuses", {}).items()
+    }
 
 
 def desired_status(
@@ -196,8 +334,13 @@ def desired_status(
     now: datetime,
     *,
     created: bool,
+    reservation: reserve.After | None = None,
 ) -> dict[str, Any]:
     """The whole status the task should carry now (camelCase JSON).
+
+    `reservation` is the reservation's state after this round (None: not judged,
+    as for a caller that runs no reservation); until it holds, the task stays
+    Pending whatever its pods do, and it fails when lifecycleSeconds runs out first.
 
     `old` is the status as stored (not re-serialized from the model, whose
     defaults would make every comparison differ). `created` says every object
@@ -232,13 +375,34 @@ def desired_status(
             {"domainID": p.domain_id, "role": p.role, "phase": verdict.phase}
             for p in task.spec.parties
         ]
-        for key in ("allocatedPorts", "boundAppImages", "podStatuses", "serviceStatuses"):
+        for key in (
+            "allocatedPorts",
+            "boundAppImages",
+            "podStatuses",
+            "serviceStatuses",
+            "reservation",
+        ):
             if key in old:
                 status[key] = old[key]
     else:
-        seen_before = old.get("podStatuses", {})
+        held = reservation is None or reservation.reserved
+        # Pods a failed reservation removed are not "gone": only a held one's are.
+        seen_before = old.get("podStatuses", {}) if held else {}
         parties = party_verdicts(outcome, observed, seen_before) if created else []
         verdict = task_verdict(task, parties) if created else Verdict(PENDING, "", "")
+        if not held and verdict.phase in (RUNNING, SUCCEEDED):
+            verdict = Verdict(PENDING, "", "")
+        failed = reservation is not None and reservation.state.get("phase") == reserve.FAILED
+        if reservation is not None and failed and verdict.phase != FAILED:
+            verdict = Verdict(
+                FAILED, reserve.REASON_EXPIRED, reserve.expired_message(task, reservation.state)
+            )
+        elif (
+            reservation is not None
+            and reservation.state.get("phase") == reserve.RESERVE_FAILED
+            and verdict.phase == PENDING
+        ):
+            verdict = Verdict(PENDING, "", reserve.failure_message(reservation.state))
         if verdict.phase == PENDING and expired and created:
             verdict = Verdict(
                 FAILED, "LifecycleExpired", "pods did not start within lifecycleSeconds"
@@ -247,7 +411,10 @@ def desired_status(
             "PortsAllocated": (True, "", ""),
             "ResourceCreated": (created, "" if created else "Creating", ""),
         }
-        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and created:
+        if reservation is not None:
+            conditions[reserve.CONDITION] = reserve.condition(task, reservation.state)
+            status["reservation"] = reservation.state
+        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and created and held:
             conditions["Running"] = (True, "", "")
         if verdict.phase in FINISHED:
             conditions["Success"] = (verdict.phase == SUCCEEDED, verdict.reason, verdict.message)
@@ -276,6 +443,8 @@ def desired_status(
         status["serviceStatuses"] = _service_statuses(outcome, observed)
 
     status["phase"] = verdict.phase
+    if verdict.phase == FAILED:
+        _failed_throughout(status)
     if not verdict.message and isinstance(outcome, Plan) and outcome.warnings:
         first = outcome.warnings[0].message
         more = len(outcome.warnings) - 1

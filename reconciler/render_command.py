@@ -63,6 +63,8 @@ def run_render(
             return 1
         for warning in result.warnings:
             print(f"warning: {warning.message}", file=sys.stderr)
+        for ignored in result.ignored_fields:
+            print(f"warning: {ignored.message}", file=sys.stderr)
         objects.extend(result.objects)
     sys.stdout.write(
         yaml.dump_all(

@@ -48,7 +48,7 @@ class SignError(Exception):
 
 
 def signed_message(image: Image) -> bytes:
-    return f"{image.name}:{image.tag}@{image.id}".encode()
+    return f"{image.name}:{image.tag}@{image.id or ''}".encode()
 
 
 def sign(key: Ed25519PrivateKey, image: Image) -> str:

@@ -18,8 +18,8 @@ from builders.errors import Reason
 from builders.labels import PARTNER_LABEL, PARTNER_VALUE, TASK_UID_LABEL
 from builders.models import AppImage, KusciaTask
 from informers.clock import Clock
-from reconciler import phase, signing
-from reconciler.caches import CHILD_KINDS, Caches
+from reconciler import phase, reservation, signing
+from reconciler.caches import Caches
 from reconciler.drift import apply_needed
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import KINDS, ApiError, Kube, kind_of
@@ -28,6 +28,7 @@ from reconciler.settings import Settings
 log = structlog.get_logger(__name__)
 FINALIZER = "kuscia.secretflow/kusciatask-cleanup"
 NAME_CONFLICT = str(Reason.NAME_CONFLICT)
+IGNORED_FIELD = "PartyTemplateFieldIgnored"  # the Warning Event of a party-template field not taken
 REVISIONS_KEPT = 512  # parsed AppImage revisions remembered (they are few and shared)
 FINALIZE_RECHECK = 1.0  # seconds before a deleted task's server-side leftovers are listed again
 
@@ -66,6 +67,8 @@ class TaskReconciler:
         # cache shows a newer one: acting on that version again would undo the write
         # (say, re-create the pods of a task that has just succeeded and been cleaned).
         self._superseded: dict[str, str] = {}
+        # The API server serves PodGroups: a new attempt makes each party one gang.
+        self.gangs = False
 
     async def reconcile(self, key: str) -> Result:
         raw = self.caches.tasks.store.get_by_key(key)
@@ -88,7 +91,16 @@ class TaskReconciler:
             return Result()
         if FINALIZER not in task.metadata.finalizers:
             await self._set_finalizer(task, present=True)
-        outcome, frozen = self._plan(task)
+        now = self.clock.wall()
+        old_status = raw.get("status") or {}
+        before = reservation.before_apply(
+            old_status.get("reservation") or {},
+            task_pods_exist=bool(self.caches.children_of(task.metadata.uid)["Pod"]),
+            already_created=_resources_created(task),
+            now=now.timestamp(),
+            gangs=self.gangs,
+        )
+        outcome, frozen = self._plan(task, held=before.held, gangs=before.gangs)
         if isinstance(outcome, BuildError) and _resources_created(task):
             # Its objects run, but what they were built from is gone (an AppImage
             # deleted or broken while this process was down): keep the last status.
@@ -97,29 +109,62 @@ class TaskReconciler:
         created = frozen
         applied: list[dict[str, Any]] = []
         if isinstance(outcome, Plan) and not frozen:
+            wanted = [o for o in outcome.objects if before.make_pods or o["kind"] != "Pod"]
             try:
-                applied = await self._apply(task, outcome)
+                applied = await self._apply(task, outcome, wanted)
                 created = True
             except PermanentError as error:
                 outcome = BuildError(error.reason, str(error), waiting=False)
         observed = self._observed(task, applied)
+        created_at = phase.parse_time(task.metadata.creation_timestamp) or now
+        lifecycle_end = phase.lifecycle_deadline(task, created_at)
+        reserved: reservation.After | None = None
+        if isinstance(outcome, Plan):
+            reserved = reservation.after_apply(
+                task,
+                before,
+                created=created,
+                parties=reservation.placements(outcome, observed.pods),
+                now=now.timestamp(),
+                expired=now.timestamp() >= lifecycle_end,
+            )
         status = phase.desired_status(
-            task, raw.get("status") or {}, outcome, observed, self.clock.wall(), created=created
+            task, old_status, outcome, observed, now, created=created, reservation=reserved
         )
         await self._write_status(task, raw, status)
+        if reserved is not None:
+            await self._act_on_reservation(task, old_status, reserved)
         if status.get("phase") in phase.FINISHED:
             await self._clean_finished(KusciaTask.model_validate({**raw, "status": status}))
         if status.get("phase") == phase.PENDING:
-            # Waiting for an AppImage or namespace, or for pods that never start:
-            # look again when lifecycleSeconds runs out (SPEC §6), no polling.
-            created_at = phase.parse_time(task.metadata.creation_timestamp) or self.clock.wall()
-            delay = phase.lifecycle_deadline(task, created_at) - self.clock.wall().timestamp()
-            return Result(requeue_after=max(delay, 0.0) + 0.5)
+            # Waiting for an AppImage or namespace, for the reservation's next deadline,
+            # or for pods that never start: look again then (SPEC §6), no polling.
+            wake_at = lifecycle_end
+            if reserved is not None and reserved.wake_at is not None:
+                wake_at = min(wake_at, reserved.wake_at)
+            return Result(requeue_after=max(wake_at - self.clock.wall().timestamp(), 0.0) + 0.5)
         return Result()
+
+    async def _act_on_reservation(
+        self, task: KusciaTask, old_status: Mapping[str, Any], after: reservation.After
+    ) -> None:
+        """After the status that records it is written: a failed reservation's pods go
+        (again, if a restart came between), and a transition is an Event."""
+        if after.remove_pods:
+            pods = self.caches.children_of(task.metadata.uid)["Pod"]
+            await self._delete(
+                [("Pod", p) for p in pods if not p["metadata"].get("deletionTimestamp")]
+            )
+        before = (old_status.get("reservation") or {}).get("phase")
+        if after.event is not None and before != after.state.get("phase"):
+            reason, message = after.event
+            await self.events.emit(
+                _ref(task), WARNING if after.warning else NORMAL, reason, message
+            )
 
     # --- binding ---------------------------------------------------------------
 
-    def _plan(self, task: KusciaTask) -> tuple[Plan | BuildError, bool]:
+    def _plan(self, task: KusciaTask, *, held: bool, gangs: bool) -> tuple[Plan | BuildError, bool]:
         """The task's plan, and whether it must not be applied.
 
         Once a task's objects exist it is built from the AppImage revisions it
@@ -154,13 +199,14 @@ class TaskReconciler:
                 return unsigned, False
         namespaces = self.caches.namespaces.store.list()
         existing = frozenset(ns["metadata"]["name"] for ns in namespaces)
-        partners = frozenset(
+        partners = self.caches.partner_domains() | frozenset(
             ns["metadata"]["name"]
             for ns in namespaces
             if (ns["metadata"].get("labels") or {}).get(PARTNER_LABEL) == PARTNER_VALUE
         )
         try:
-            return plan(task, app_images, Cluster(namespaces=existing, partners=partners)), frozen
+            cluster = Cluster(namespaces=existing, partners=partners)
+            return plan(task, app_images, cluster, held=held, gangs=gangs), frozen
         except BuildError as error:
             return error, False
 
@@ -206,13 +252,16 @@ class TaskReconciler:
 
     # --- applying ----------------------------------------------------------------
 
-    async def _apply(self, task: KusciaTask, result: Plan) -> list[dict[str, Any]]:
-        """Applies every object the live one does not already match; returns what the
-        server answered, so the status can count them before the caches do."""
+    async def _apply(
+        self, task: KusciaTask, result: Plan, objects: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Applies every one of `objects` (the plan's, or all but its pods) the live
+        one does not already match; returns what the server answered, so the status
+        can count them before the caches do."""
         uid = task.metadata.uid
         conflicts: list[str] = []
         pending: list[tuple[Mapping[str, Any], bool]] = []
-        for obj in result.objects:
+        for obj in objects:
             live = self._live(obj)
             owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TASK_UID_LABEL)
             if live is not None and owner != uid:
@@ -254,6 +303,8 @@ class TaskReconciler:
             )
         for warning in result.warnings:
             await self.events.emit(_ref(task), WARNING, "UnknownTemplateVariable", warning.message)
+        for ignored in result.ignored_fields:
+            await self.events.emit(_ref(task), WARNING, IGNORED_FIELD, ignored.message)
         return applied
 
     async def _apply_ours(self, obj: Mapping[str, Any], uid: str, *, force: bool) -> dict[str, Any]:
@@ -411,7 +462,7 @@ class TaskReconciler:
 
         async with anyio.create_task_group() as group:
             for namespace in sorted({party.domain_id for party in task.spec.parties}):
-                for kind in CHILD_KINDS:
+                for kind in self.caches.children:  # PodGroups too, where served
                     group.start_soon(list_one, kind, namespace)
         return found
 

@@ -28,7 +28,7 @@ USERS = ("bench-ours", "bench-kopf", "bench-ceiling")
 APP_IMAGES = "/apis/kuscia.secretflow/v1alpha1/appimages"
 # With no kubelet, Pods never start; a task Pending past lifecycleSeconds (default 300)
 # is failed and cleaned up, as it should be, but a settled task must stay settled for
-# the length of a run.
+# the length of a run. Nothing binds the pods either, so the reservation is as long.
 LIFECYCLE_SECONDS = 86400
 
 
@@ -46,7 +46,10 @@ class World:
     def task_body(self, name: str, namespace: str) -> bytes:
         raw = yaml.safe_load((EXAMPLES / "secretflow-task-psi.yaml").read_text())
         raw["metadata"] = {"name": name, "namespace": namespace}
-        raw["spec"]["scheduleConfig"] = {"lifecycleSeconds": LIFECYCLE_SECONDS}
+        raw["spec"]["scheduleConfig"] = {
+            "lifecycleSeconds": LIFECYCLE_SECONDS,
+            "resourceReservedSeconds": LIFECYCLE_SECONDS,
+        }
         return json.dumps(raw).encode()
 
     async def record(self, names: list[str], namespace: str) -> dict[str, recorded.TaskRequests]:

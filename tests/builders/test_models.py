@@ -77,7 +77,7 @@ def test_models_and_crds_declare_the_same_fields(kind: str) -> None:
 
 
 def _examples() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.yaml"))
+    return sorted(EXAMPLES.glob("*.yaml")) + sorted((EXAMPLES / "kuscia").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", _examples(), ids=lambda p: p.name)

@@ -453,19 +453,25 @@ def test_a_task_name_over_63_characters_is_name_too_long() -> None:
     assert (error.reason, error.field) == ("NameTooLong", "metadata.name")
 
 
-def test_a_pod_name_over_63_characters_is_name_too_long() -> None:
-    task = make_task([party("alice", "r" * 20)], name="t" * 45)
-    error = _build_error(task, {"img": make_app_image()})
-    assert error.reason == "NameTooLong"
-    assert "pod name" in error.message
-    assert "spec.parties[0].role" in error.message
+def test_a_pod_name_over_63_characters_is_kept_whole_and_its_services_are_hashed() -> None:
+    image = make_app_image([{"name": "m", "ports": [{"name": "fed", "scope": "Cluster"}]}])
+    task = make_task([party("alice", "r" * 40)], name="t" * 60)
+    result = plan(task, {"img": image}, ALICE_AND_BOB)
+    [pod] = objects_of("Pod", result.objects)
+    assert pod["metadata"]["name"] == f"{'t' * 60}-{'r' * 40}-0"  # 103 characters, not refused
+    [svc] = objects_of("Service", result.objects)
+    assert len(svc["metadata"]["name"]) == 63
+    identity = pod["metadata"]["labels"]["kuscia.secretflow/pod-identity"]
+    assert svc["spec"]["selector"] == {"kuscia.secretflow/pod-identity": identity}
 
 
-def test_a_pod_identity_over_63_characters_is_name_too_long() -> None:
+def test_a_pod_identity_over_63_characters_is_shortened_to_a_label_value() -> None:
     task = make_task([party("alice", "r" * 30)], name="t")
-    error = _build_error(task, {"img": make_app_image()})
-    assert error.reason == "NameTooLong"
-    assert "pod identity" in error.message
+    [pod] = objects_of("Pod", plan(task, {"img": make_app_image()}, ALICE_AND_BOB).objects)
+    identity = pod["metadata"]["labels"]["kuscia.secretflow/pod-identity"]
+    assert len(identity) <= 63
+    assert identity.startswith(TASK_UID)
+    assert identity.endswith("-0")
 
 
 def test_a_role_that_cannot_be_part_of_a_pod_name_is_invalid_name() -> None:
@@ -508,3 +514,87 @@ def test_the_same_input_gives_byte_identical_output() -> None:
     first, second = _app_task(), _app_task()
     assert json.dumps(first.objects) == json.dumps(second.objects)
     assert first == second
+
+
+# --- Kuscia's fields ----------------------------------------------------------------------
+
+
+def test_bandwidth_limits_annotate_each_of_the_partys_services() -> None:
+    image = make_app_image(
+        [
+            {
+                "name": "m",
+                "ports": [{"name": "fed", "scope": "Cluster"}, {"name": "g", "scope": "Domain"}],
+            }
+        ]
+    )
+    limits = [
+        {"destinationID": "bob", "limitKBps": 100},
+        {"destinationID": "carol", "limitKBps": 5},
+    ]
+    task = make_task([party("alice", bandwidthLimits=limits), party("bob")])
+    result = plan(task, {"img": image}, ALICE_AND_BOB)
+    services = objects_of("Service", result.objects)
+    for svc in services:
+        annotations = svc["metadata"]["annotations"]
+        bandwidth = {k: v for k, v in annotations.items() if "bandwidth-limit" in k}
+        if svc["metadata"]["namespace"] == "alice":
+            assert bandwidth == {
+                "kuscia.secretflow/bandwidth-limit-bob": "100",
+                "kuscia.secretflow/bandwidth-limit-carol": "5",
+            }
+        else:
+            assert bandwidth == {}
+    assert len(services) == 4
+
+
+def test_a_bandwidth_destination_that_cannot_be_an_annotation_key_is_invalid_task() -> None:
+    limits = [{"destinationID": "Bob_Domain", "limitKBps": 1}]
+    error = _build_error(
+        make_task([party("alice", bandwidthLimits=limits)]), {"img": make_app_image()}
+    )
+    assert (error.reason, error.field) == (
+        "InvalidTask",
+        "spec.parties[0].bandwidthLimits[0].destinationID",
+    )
+
+
+def test_a_metric_probe_puts_kuscias_scrape_annotations_on_the_pod() -> None:
+    image = make_app_image(
+        [
+            {
+                "name": "m",
+                "ports": [{"name": "metrics", "port": 9091}],
+                "metricProbe": {"path": "/metrics", "port": "metrics"},
+            }
+        ]
+    )
+    pod = _first_pod(make_task([party("alice")]), image)
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["kuscia.secretflow/should_be_scraped"] == "true"
+    assert annotations["kuscia.secretflow/metric_path"] == "/metrics"
+    assert annotations["kuscia.secretflow/metric_port"] == "9091"
+    assert "metricProbe" not in pod["spec"]["containers"][0]
+
+
+def test_an_image_id_of_null_is_no_image_id() -> None:
+    image = make_app_image(image={"name": "repo/app", "tag": "v1", "id": None})  # type: ignore[dict-item]
+    pod = _first_pod(make_task([party("alice")]), image)
+    assert "kuscia.secretflow/image-id" not in pod["metadata"]["annotations"]
+
+
+def test_resource_claims_are_copied_into_the_container() -> None:
+    image = make_app_image([{"name": "m", "resources": {"claims": [{"name": "gpu"}]}}])
+    pod = _first_pod(make_task([party("alice")]), image)
+    assert pod["spec"]["containers"][0]["resources"] == {"claims": [{"name": "gpu"}]}
+
+
+def test_ignored_party_template_fields_are_listed_in_the_plan() -> None:
+    template = {"spec": {"containers": [{"workingDir": "/elsewhere"}]}}
+    result = plan(
+        make_task([party("alice", template=template)]), {"img": make_app_image()}, ALICE_AND_BOB
+    )
+    assert [f.field for f in result.ignored_fields] == [
+        "spec.parties[0].template.spec.containers[0].workingDir"
+    ]
+    assert "workingDir" not in objects_of("Pod", result.objects)[0]["spec"]["containers"][0]

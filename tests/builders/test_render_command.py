@@ -107,3 +107,14 @@ def test_unknown_template_variables_are_warned_on_stderr(
 
 def test_output_is_identical_across_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, [IMAGE, TASK])[1] == _run(capsys, [IMAGE, TASK])[1]
+
+
+def test_party_template_fields_not_taken_are_warned_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kuscia = EXAMPLES / "kuscia"
+    files = [IMAGE, kuscia / "14-task-template-reference-full.yaml"]
+    code, out, err = _run(capsys, files)
+    assert code == 0
+    assert out
+    assert "spec.parties[0].template.spec.containers[0].ports is ignored" in err

@@ -130,8 +130,89 @@ def test_without_a_party_template_the_deploy_template_is_used_as_is() -> None:
     assert _merge(base, _party()).template == base.spec.deploy_templates[0]
 
 
-def test_more_party_containers_than_template_containers_is_invalid_task() -> None:
-    with pytest.raises(BuildError) as raised:
-        _merge(_base(), _party(spec={"containers": [{}, {}, {"name": "third"}]}))
-    assert raised.value.reason == "InvalidTask"
-    assert "spec.parties[0].template.spec.containers" in raised.value.message
+def test_template_restart_policy_beside_spec_is_the_partys_restart_policy() -> None:
+    chosen = _merge(_base(), _party(restartPolicy="OnFailure", spec={}))
+    assert chosen.template.spec.restart_policy == "OnFailure"
+    assert chosen.ignored == ()
+
+
+def test_spec_restart_policy_wins_over_the_one_beside_spec_which_is_reported() -> None:
+    chosen = _merge(_base(), _party(restartPolicy="Always", spec={"restartPolicy": "OnFailure"}))
+    assert chosen.template.spec.restart_policy == "OnFailure"
+    assert [f.field for f in chosen.ignored] == ["spec.parties[0].template.restartPolicy"]
+
+
+IGNORED_CONTAINER_FIELDS = {
+    "workingDir": "/elsewhere",
+    "configVolumeMounts": [{"mountPath": "/etc/x", "subPath": "x"}],
+    "ports": [{"name": "extra", "port": 8080, "protocol": "TCP", "scope": "Cluster"}],
+    "envFrom": [{"secretRef": {"name": "other"}}],
+    "readinessProbe": {"exec": {"command": ["true"]}},
+    "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
+    "startupProbe": {"tcpSocket": {"port": 80}},
+    "metricProbe": {"path": "/metrics", "port": "extra"},
+    "imagePullPolicy": "Always",
+    "securityContext": {"runAsUser": 0},
+}
+
+
+@pytest.mark.parametrize(("field", "value"), sorted(IGNORED_CONTAINER_FIELDS.items()))
+def test_a_container_field_kuscia_does_not_merge_is_ignored_and_reported(
+    field: str, value: Any
+) -> None:
+    base = _base()
+    chosen = _merge(base, _party(spec={"containers": [{field: value}]}))
+    assert chosen.template == base.spec.deploy_templates[0]
+    [ignored] = chosen.ignored
+    assert ignored.field == f"spec.parties[0].template.spec.containers[0].{field}"
+    assert ignored.container == "main"
+    assert "alice/" in ignored.message
+    assert "'main'" in ignored.message
+    assert ignored.field in ignored.message
+
+
+def test_a_party_template_repeating_the_deploy_template_is_merged_without_a_word() -> None:
+    """What Kuscia's KusciaJob controller writes when a job sets resources: the whole
+    deploy-template container list, copied."""
+    base = _base()
+    copied = [
+        c.model_dump(by_alias=True, exclude_none=True)
+        for c in base.spec.deploy_templates[0].spec.containers
+    ]
+    copied[0]["resources"] = {"limits": {"cpu": "2"}}
+    chosen = _merge(base, _party(replicas=1, spec={"restartPolicy": "Never", "containers": copied}))
+    assert chosen.ignored == ()
+    resources = chosen.template.spec.containers[0].resources
+    assert resources is not None
+    assert resources.limits["cpu"] == "2"
+
+
+def test_party_affinity_is_ignored_and_reported() -> None:
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    base = _base()
+    chosen = _merge(base, _party(spec={"affinity": affinity}))
+    assert chosen.template.spec.affinity is None
+    assert [f.field for f in chosen.ignored] == ["spec.parties[0].template.spec.affinity"]
+
+
+def test_resources_claims_are_ignored_and_reported_while_limits_merge() -> None:
+    party = _party(
+        spec={"containers": [{"resources": {"limits": {"cpu": "3"}, "claims": [{"name": "gpu"}]}}]}
+    )
+    chosen = _merge(_base(), party)
+    resources = chosen.template.spec.containers[0].resources
+    assert resources is not None
+    assert resources.limits["cpu"] == "3"
+    assert resources.claims == []
+    assert [f.field for f in chosen.ignored] == [
+        "spec.parties[0].template.spec.containers[0].resources.claims"
+    ]
+
+
+def test_more_party_containers_than_template_containers_are_ignored_and_reported() -> None:
+    base = _base()
+    chosen = _merge(base, _party(spec={"containers": [{}, {}, {"name": "third"}]}))
+    assert [c.name for c in chosen.template.spec.containers] == ["main", "side"]
+    [ignored] = chosen.ignored
+    assert ignored.field == "spec.parties[0].template.spec.containers[2]"
+    assert ignored.container == "third"

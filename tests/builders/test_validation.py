@@ -166,3 +166,10 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
         "ConfigTemplateNotFound",
         "ConfigRenderFailed",
     }
+
+
+def test_a_metric_probe_naming_a_port_the_template_lacks_is_invalid_app_image() -> None:
+    image = make_app_image([{"name": "m", "metricProbe": {"path": "/metrics", "port": "nope"}}])
+    [problem] = validate_app_image(image)
+    assert problem.reason == "InvalidAppImage"
+    assert problem.field == "spec.deployTemplates[0].spec.containers[0].metricProbe.port"

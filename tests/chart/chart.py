@@ -188,7 +188,11 @@ class ApiRequest:
         message: str = "",
     ) -> list[ApiRequest]:
         """What the authorizer checked: a server-side apply that made a new object
-        (201) was checked as create as well as patch."""
+        (201) was checked as create as well as patch. Discovery (`/apis/{group}/{version}`)
+        is no resource: every client may read it (system:discovery), no chart grants it."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if (parts[0] == "apis" and len(parts) <= 3) or (parts[0] == "api" and len(parts) <= 2):
+            return []
         request = dataclasses.replace(cls.parse(method, path, query, status), message=message)
         if request.verb == "patch" and status == 201:
             return [request, dataclasses.replace(request, verb="create")]

@@ -303,6 +303,8 @@ async def outcome(
 ) -> AsyncIterator[Outcome]:
     """The scenario, run once per RBAC mode (the tests below read what it recorded)."""
     admin = Admin(Kube(api_client))
+    # As on a cluster with Kuscia installed, so the Domain grants are exercised too.
+    control_plane.install_kuscia_domain_crd()
     try:
         namespace = await admin.namespace()
         parties = [await admin.namespace(), await admin.namespace()]

@@ -118,7 +118,11 @@ class Cluster:
         task["spec"]["initiator"] = mapping.get(initiator, initiator)
         # Tasks outlive their test in the shared control plane; a long lifecycle keeps
         # them from failing (and writing) in the middle of a later test's measurement.
-        task["spec"].setdefault("scheduleConfig", {})["lifecycleSeconds"] = 3600
+        # With no scheduler nothing binds their pods either: a reservation as long
+        # keeps them from being removed and made again in the middle of one.
+        schedule = task["spec"].setdefault("scheduleConfig", {})
+        schedule["lifecycleSeconds"] = 3600
+        schedule["resourceReservedSeconds"] = 3600
         if edit:
             edit(task)
         return task

@@ -109,7 +109,7 @@ async def test_each_bad_input_gets_its_own_reason_and_others_are_unaffected(
         cluster.task("secretflow-task-psi.yaml", home, [alice, bob], edit=huge_input),
         "ConfigMapTooLarge",
     )
-    add("n" * 61, cluster.task("app-task.yaml", home, [alice, bob]), "NameTooLong")
+    add("n" * 64, cluster.task("app-task.yaml", home, [alice, bob]), "NameTooLong")
     good = cluster.task("secretflow-task-psi.yaml", home, [alice, bob], name="good")
     cluster.kubectl_apply(good, *(task for task, _ in tasks.values()))
 

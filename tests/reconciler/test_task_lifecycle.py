@@ -63,6 +63,7 @@ async def test_psi_task_produces_the_objects_spec_names_and_succeeds(
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "PortsAllocated": "True",
         "ResourceCreated": "True",
+        "ResourceReserved": "True",
         "Running": "True",
         "Success": "True",
     }
@@ -90,7 +91,7 @@ async def test_failed_pod_fails_the_task_with_the_reason_and_is_kept(
     assert f"{bob}/{pod}" in task["status"]["message"]
     assert "exit code 3" in task["status"]["message"]
     parties = {p["domainID"]: p["phase"] for p in task["status"]["partyTaskStatus"]}
-    assert parties == {alice: "Running", bob: "Failed"}
+    assert parties == {alice: "Failed", bob: "Failed"}  # a failed task fails its running parties
     # The failed pod stays for debugging; the others go.
     await wait_for(lambda: cluster.get("pod", pod, alice) is None)
     assert cluster.get("pod", pod, bob) is not None

@@ -88,6 +88,7 @@ async def test_two_party_task_is_scheduled_runs_and_succeeds(
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "PortsAllocated": "True",
         "ResourceCreated": "True",
+        "ResourceReserved": "True",
         "Running": "True",
         "Success": "True",
     }

@@ -18,7 +18,8 @@ ENV = "KUBE_VERSION"
 _MINOR = re.compile(r"^v?(1)\.(\d+)(?:\.\d+.*)?$")
 
 
-def _key(minor: str) -> tuple[int, int]:
+def key(minor: str) -> tuple[int, int]:
+    """ "1.31" -> (1, 31), to order minors."""
     major, _, number = minor.partition(".")
     return int(major), int(number)
 
@@ -26,7 +27,7 @@ def _key(minor: str) -> tuple[int, int]:
 def supported() -> tuple[str, ...]:
     """Every minor with a wrapper module, oldest first ("1.31", ..., "1.37")."""
     names = [p.name for p in KUBE_MODULES.iterdir() if (p / "go.mod").is_file()]
-    return tuple(sorted(names, key=_key))
+    return tuple(sorted(names, key=key))
 
 
 def oldest() -> str:

@@ -33,8 +33,8 @@ fi
 staging=$(sed -n 's|^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/k8s\.io/[a-z0-9-]*$|\1|p' "$upstream")
 [ -n "$staging" ] || { echo "kube-module.sh: no staging replace directives in $upstream" >&2; exit 1; }
 
-served() { # MODULE@VERSION -> 0 when the module proxy serves it
-  (cd "$work" && go list -m -json "$1" >/dev/null 2>&1)
+served() { # MODULE@VERSION -> 0 when the module proxy serves it (its zip, not only its info)
+  (cd "$work" && go mod download "$1" >/dev/null 2>&1)
 }
 staging_version() { # MODULE -> v0.MINOR.PATCH, or the newest earlier patch served
   local module=$1 candidate

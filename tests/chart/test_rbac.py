@@ -311,7 +311,10 @@ async def outcome(
         watched = await admin.namespace() if request.param == "watch-namespace" else None
         values = {"watchNamespaces[0]": watched} if watched else {}
         rendered = helm.template(
-            release=f"kr-{uuid.uuid4().hex[:6]}", namespace=namespace, settings=values
+            release=f"kr-{uuid.uuid4().hex[:6]}",
+            namespace=namespace,
+            settings=values,
+            kube_version=control_plane.server_version,
         )
         await _install_rbac(admin, rendered)
         doomed = await _task_in_a_namespace_being_deleted(admin, parties)

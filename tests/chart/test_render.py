@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from devcluster import versions
 from reconciler import cli
 from tests.chart.chart import (
     CHART,
@@ -349,3 +350,23 @@ def test_notes_say_how_to_check_it_works_and_to_delete_tasks_before_uninstalling
     assert "kubectl delete kusciatasks --all -A --wait" in notes
     assert notes.index("delete kusciatasks") < notes.index("helm uninstall")
     assert "does not serve\nmonitoring.coreos.com/v1 ServiceMonitor" in notes
+
+
+def test_the_chart_declares_the_oldest_supported_minor_as_its_kube_version() -> None:
+    chart = load_values(CHART / "Chart.yaml")
+    assert chart["kubeVersion"] == f">={versions.oldest()}.0-0"
+
+
+@pytest.mark.parametrize("minor", versions.supported())
+def test_the_chart_renders_for_every_supported_minor(helm: Helm, minor: str) -> None:
+    rendered = helm.template(kube_version=f"v{minor}.0")
+    assert "Deployment" in rendered.kinds()
+
+
+def test_the_chart_refuses_a_cluster_older_than_the_oldest_supported_minor(helm: Helm) -> None:
+    major, minor = versions.key(versions.oldest())
+    older = f"v{major}.{minor - 1}.14"
+    with pytest.raises(HelmError) as refused:
+        helm.template(kube_version=older)
+    assert f">={versions.oldest()}.0-0" in refused.value.stderr
+    assert older in refused.value.stderr

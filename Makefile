@@ -71,7 +71,8 @@ pytest: venv assets
 # What must hold on the oldest supported minor too: every shipped CRD and policy
 # created there, the CRDs' admission rules, the seed walk-through, the chart applied
 # and run as its ServiceAccount, and a task end to end on the scheduled cluster.
-OLDEST_TESTS := tests/crds tests/chart/test_apply.py tests/chart/test_rbac.py \
+OLDEST_TESTS := tests/crds tests/reconciler/test_newer_apis.py tests/chart/test_apply.py \
+	tests/chart/test_rbac.py \
 	tests/scheduled/test_task_lives.py::test_two_party_task_is_scheduled_runs_and_succeeds
 
 pytest-oldest: venv assets assets-oldest

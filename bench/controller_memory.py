@@ -131,6 +131,9 @@ def _tasks(first: int, last: int) -> list[dict[str, Any]]:
     for i in range(first, last):
         task = json.loads(json.dumps(example))
         task["metadata"] = {"name": f"psi-{i:05d}", "namespace": "cross-domain"}
+        # No kubelet or scheduler: the pods are never bound, so the reservation must
+        # outlast the measurement or they are removed and made again.
+        task["spec"]["scheduleConfig"] = {"resourceReservedSeconds": 86400}
         made.append(task)
     return made
 

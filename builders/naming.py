@@ -94,8 +94,8 @@ def _shorten(prefix: str, suffix: str, *, lead: str) -> str:
     digest = hashlib.sha256(prefix.encode()).hexdigest()[:_HASH_CHARS]
     tail = f"-{digest}-{suffix}" if suffix else f"-{digest}"
     room = MAX_NAME - len(lead) - 1 - len(tail)
-    # A trailing '-' of the cut prefix would only double the separator.
-    kept = prefix[: max(room, 0)].rstrip("-")
+    # Cut as Kuscia cuts, a trailing '-' kept, so the name is the one Kuscia's tools compute.
+    kept = prefix[: max(room, 0)]
     return f"{lead}-{kept}{tail}" if kept else f"{lead}{tail}"
 
 

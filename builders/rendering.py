@@ -1,7 +1,8 @@
 """Kuscia's config-template syntax, compiled onto jinja2's sandbox and rendered per pod (SPEC §4).
 
 Only Kuscia's two forms are template syntax: `{{.NAME}}` (the value escaped as a
-JSON string body) and `{{{.NAME.path}}}` (a query into a JSON value, inserted raw).
+JSON string body) and `{{{.NAME.path}}}` (a query into a JSON value: a string is
+inserted raw, anything else written as Kuscia writes it, see builders.gojson).
 The user's text never reaches jinja's lexer: each template is parsed here into
 literal runs and actions, and one fixed jinja loop, compiled once, emits `L[i]`
 (the literal runs, kept as constants, so `{%`, `{#` and `\r\n` stay byte for byte)
@@ -18,7 +19,6 @@ counted against a budget shared by every rendering of the task.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,13 +29,14 @@ from typing import Any
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
+from builders import gojson
 from builders.limits import MAX_TASK_CONFIG_BYTES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PLAIN = re.compile(rf"\s*\.({_NAME})\s*")
 _NAME_AT = re.compile(_NAME)
 _FIELD_AT = re.compile(r"[^.\[\]\s]+")
-_INDEX = re.compile(r"[0-9]+")
+_INDEX = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi takes; -1 is the last element
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 MAX_TEMPLATE_BYTES = 1024 * 1024  # more could never fit in the pod's ConfigMap
@@ -56,7 +57,7 @@ class Key:
 
 @dataclass(frozen=True)
 class Index:
-    """`[3]`: an element of a JSON array."""
+    """`[3]`: an element of a JSON array; `[-1]` the last."""
 
     position: int
 
@@ -363,14 +364,31 @@ class _Run:
         if value is _MISSING:
             self.unknown.append(action.path.text)
             return ""
-        return self._emit(value if isinstance(value, str) else _compact_json(value))
+        if value is None:  # JSON null: Kuscia writes nothing
+            return ""
+        text = value if isinstance(value, str) else self._dumps(value)
+        if _SURROGATE.search(text):  # as Go decodes a lone surrogate escape
+            text = _SURROGATE.sub("\ufffd", text)
+        return self._emit(text)
+
+    def _dumps(self, value: Any) -> str:
+        return value.text if isinstance(value, gojson.GoFloat) else gojson.dumps(value)
 
     def _resolve(self, path: Path) -> Any:
         raw = self.values.get(path.variable)
-        if raw is None or not path.steps:
-            return _MISSING if raw is None else raw
+        if raw is None:
+            return _MISSING
         if path.text in self.resolved:
             return self.resolved[path.text]
+        if not path.steps:
+            # Kuscia inserts a variable as it is unless it holds a JSON object or array.
+            value: Any = raw
+            if raw.lstrip(" \t\r\n")[:1] in ("{", "["):
+                parsed = self._json(path.variable, raw)
+                if isinstance(parsed, dict | list):
+                    value = parsed
+            self.resolved[path.text] = value
+            return value
         value = self._json(path.variable, raw)
         for step in path.steps:
             self._spend(1)
@@ -387,7 +405,7 @@ class _Run:
             return parsed[raw]
         self._spend(len(raw) // 64)  # parsing is fast; a large value still costs
         try:
-            value = json.loads(raw)
+            value = gojson.loads(raw)
         except ValueError:
             value = _MISSING
         except RecursionError:
@@ -410,28 +428,27 @@ class _Run:
                 return _MISSING
             for element in value:
                 self._spend(1)
-                if isinstance(element, dict) and step.key in element:
+                if isinstance(element, dict) and element.get(step.key) is not None:
                     found = element[step.key]
                     if isinstance(found, str):
                         text = found
-                    else:
-                        text = _compact_json(found)
+                    else:  # Kuscia compares what json.Marshal writes
+                        text = self._dumps(found)
                         self._spend(len(text))
                     if text == step.value:
                         return element
             return _MISSING
         key = self._resolve(step.path)
+        # Kuscia indexes arrays only; a string also picks an object's key here.
         if isinstance(key, str) and isinstance(value, dict):
             return value.get(key, _MISSING)
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        if isinstance(key, int) and not isinstance(key, bool):
-            return _element(value, key)
-        return _MISSING
+        index = gojson.as_index(key)
+        return _MISSING if index is None else _element(value, index)
 
 
 def _element(value: Any, position: int) -> Any:
-    if isinstance(value, list) and 0 <= position < len(value):
+    """Kuscia's bounds: -len < position < len, a negative one counting from the end."""
+    if isinstance(value, list) and -len(value) < position < len(value):
         return value[position]
     return _MISSING
 
@@ -462,10 +479,6 @@ def escape_string_body(value: str) -> str:
     if _SURROGATE.search(body):
         body = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", body)
     return body
-
-
-def _compact_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _utf8_len(text: str) -> int:

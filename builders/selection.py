@@ -29,13 +29,18 @@ class IgnoredField:
     party: str  # "domainID/role"
     container: str  # the container it belongs to, "" for a pod-level field
     task: str
+    extra_container: bool = False  # a whole container the deploy template does not have
 
     @property
     def message(self) -> str:
-        where = f"container {self.container!r} of " if self.container else ""
+        if self.extra_container:
+            why = f"container {self.container!r}: the deploy template has fewer containers"
+        else:
+            where = f"container {self.container!r} of " if self.container else ""
+            why = f"{where}the party's pod keeps the deploy template's value"
         return (
-            f"task {self.task!r} party {self.party}: {self.field} is ignored ({where}the "
-            "party's pod keeps the deploy template's value); a party template sets only " + TAKEN
+            f"task {self.task!r} party {self.party}: {self.field} is ignored ({why}); "
+            f"a party template sets only {TAKEN}"
         )
 
 
@@ -148,8 +153,8 @@ def ignored_fields(
     base = f"{party_field}.template"
     found: list[IgnoredField] = []
 
-    def ignore(field: str, container: str = "") -> None:
-        found.append(IgnoredField(f"{base}.{field}", who, container, task_name))
+    def ignore(field: str, container: str = "", *, extra: bool = False) -> None:
+        found.append(IgnoredField(f"{base}.{field}", who, container, task_name, extra))
 
     spec = overrides.spec
     if (
@@ -167,7 +172,7 @@ def ignored_fields(
     for index, override in enumerate(spec.containers):
         where = f"spec.containers[{index}]"
         if index >= len(containers):
-            ignore(where, override.name or "")
+            ignore(where, override.name or "", extra=True)
             continue
         container = containers[index]
         for name in sorted(override.model_fields_set - _CONTAINER_MERGED, key=_order):

@@ -191,7 +191,15 @@ def main() -> int:
         print("\nobjects the tasks left behind:")
         print("\n".join(_left_behind(kubectl)))
         print()
-        if done:
+        failed = [
+            f"{t['metadata']['name']}: {(t.get('status') or {}).get('message', '')}"
+            for t in kubectl.json("get", "kusciatasks", "-n", TASK_NAMESPACE)["items"]
+            if (t.get("status") or {}).get("phase") != "Succeeded"
+        ]
+        if done and failed:
+            print("Not every task succeeded:\n  " + "\n  ".join(failed))
+            print(f"The reconciler's log: {log_path}")
+        elif done:
             print(
                 "Both tasks Succeeded and were cleaned up: their Pods and ConfigMaps are deleted "
                 "(Services and\nNetworkPolicies go with the task). To see a task fail, with "
@@ -206,7 +214,7 @@ def main() -> int:
             )
         print(f"Metrics: http://127.0.0.1:8080/metrics  Log: {log_path}")
         if once:
-            return 0 if done else 1
+            return 0 if done and not failed else 1
         print("The reconciler keeps running; Ctrl-C stops it.")
         return reconciler.wait()
     except KeyboardInterrupt:

@@ -116,9 +116,15 @@ def test_query_filter_matches_numbers_by_their_json_text() -> None:
     assert render("{{{.P.ports[port=26409].name}}}", {"P": PORTS}).text == "test"
 
 
-def test_query_without_a_path_inserts_the_value_raw() -> None:
-    assert render("{{{.TASK_INPUT_CONFIG}}}", {"TASK_INPUT_CONFIG": '{"a": "b"}'}).text == (
-        '{"a": "b"}'
+@pytest.mark.parametrize("value", ["plain text", ' "a json string" ', "12.50", "{not json", ""])
+def test_query_without_a_path_inserts_a_value_that_is_no_object_or_array_raw(value: str) -> None:
+    assert render("{{{.TASK_INPUT_CONFIG}}}", {"TASK_INPUT_CONFIG": value}).text == value
+
+
+def test_query_without_a_path_writes_an_object_as_kuscia_does() -> None:
+    value = '{"b": [1.0, 2.5], "a": "<b>"}'
+    assert render("{{{.TASK_INPUT_CONFIG}}}", {"TASK_INPUT_CONFIG": value}).text == (
+        '{"a":"\\u003cb\\u003e","b":[1,2.5]}'
     )
 
 

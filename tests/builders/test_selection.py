@@ -216,3 +216,4 @@ def test_more_party_containers_than_template_containers_are_ignored_and_reported
     [ignored] = chosen.ignored
     assert ignored.field == "spec.parties[0].template.spec.containers[2]"
     assert ignored.container == "third"
+    assert "the deploy template has fewer containers" in ignored.message

@@ -134,10 +134,14 @@ async def test_unplaced_pods_are_removed_made_again_and_the_task_fails_at_lifecy
     assert "not scheduled within 14 seconds" in status["message"]
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["ResourceReserved"]["reason"] == "LifecycleExpired"
-    events = json.loads(cluster.kubectl("get", "events", "-n", home, "-o", "json"))["items"]
-    reasons = [e["reason"] for e in events]
-    assert "ReserveFailed" in reasons
-    assert "LifecycleExpired" in reasons
+
+    def reasons() -> list[str]:
+        events = json.loads(cluster.kubectl("get", "events", "-n", home, "-o", "json"))
+        return [e["reason"] for e in events["items"]]
+
+    # The Event follows the status write that records the failure.
+    await wait_for(lambda: "LifecycleExpired" in reasons())
+    assert "ReserveFailed" in reasons()
     for ns in (alice, bob):
         await wait_for(lambda ns=ns: cluster.get("pod", POD, ns) is None)
 

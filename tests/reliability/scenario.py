@@ -81,6 +81,9 @@ class Scenario:
             party["domainID"] = mapping[party["domainID"]]
             party["appImageRef"] = self.app_image
         task["spec"]["initiator"] = mapping[task["spec"]["initiator"]]
+        # Nothing binds the pods here: a reservation that outlasts the scenario keeps
+        # them from being removed and made again in the middle of it.
+        task["spec"]["scheduleConfig"] = {"resourceReservedSeconds": 3600}
         return task
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:

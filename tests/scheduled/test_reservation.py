@@ -88,8 +88,9 @@ class Pool:
         return image
 
     def remove(self) -> None:
+        """Gone before the next test, which may count the cluster's nodes."""
         for node in self.nodes:
-            self.helpers.kubectl("delete", "node", node, "--wait=false", check=False)
+            self.helpers.kubectl("delete", "node", node, "--timeout=60s", check=False)
 
 
 @pytest.fixture
@@ -246,9 +247,9 @@ async def test_a_party_that_never_fits_fails_each_attempt_and_the_task_at_lifecy
     assert len(log.uids(alice)) == attempts
     assert f"{attempts} reservation attempts" in status["message"]
     assert "not scheduled within 24 seconds" in status["message"]
-    reasons = _reasons(scheduled, home)
-    assert reasons.count("ReserveFailed") >= 1
-    assert "LifecycleExpired" in reasons
+    # The Event follows the status write that records the failure.
+    await wait_for(lambda: "LifecycleExpired" in _reasons(scheduled, home))
+    assert _reasons(scheduled, home).count("ReserveFailed") >= 1
     # Every attempt's pods were made behind the gate.
     assert all(gated(p) for k, p in log.pods_in((alice, bob)) if k == "ADDED")
 

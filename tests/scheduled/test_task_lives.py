@@ -144,7 +144,7 @@ async def test_failed_container_fails_the_task_with_its_exit_code(
     assert f"{bob}/{PSI_POD}" in status["message"]
     assert "exited with 3 (Error)" in status["message"]
     entry = status["podStatuses"][f"{bob}/{PSI_POD}"]
-    assert entry["phase"] == "Failed"
+    assert entry["podPhase"] == "Failed"
     assert entry["nodeName"] in NODES.names()
     assert "exited with 3 (Error)" in entry["message"]
     # The failed pod stays for debugging, with what the stage wrote for its container.
@@ -188,7 +188,7 @@ async def test_pod_that_fits_no_node_is_unschedulable(
     status = _status(scheduled, home, "app-task")
     assert status["phase"] == "Pending"
     entry = status["podStatuses"][f"{alice}/app-task-server-0"]
-    assert entry["phase"] == "Pending"
+    assert entry["podPhase"] == "Pending"
     assert "nodeName" not in entry
 
 

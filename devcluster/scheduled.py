@@ -101,8 +101,9 @@ class ScheduledCluster(ControlPlane):
     kwok_stage_crd: Path | None = None
 
     def start(self) -> None:
-        if not self.assets:
-            self.assets = find_assets(NAMES + SCHEDULING_NAMES)
+        missing = tuple(n for n in NAMES + SCHEDULING_NAMES if n not in self.assets)
+        if missing:
+            self.assets.update(find_assets(missing))
         if self.kwok_stage_crd is None:
             self.assets["kwok"], self.kwok_stage_crd = find_kwok()
         super().start()
@@ -114,7 +115,8 @@ class ScheduledCluster(ControlPlane):
                 *self._component_auth(),
                 f"--secure-port={self.controller_manager_port}",
                 self._controllers_flag(),
-                # The API server's own key: the tokens it signs and these verify alike.
+                # Token Secrets signed with the API server's own key, which it verifies
+                # as it does the tokens it issues itself.
                 f"--service-account-private-key-file={certs / 'sa.key'}",
                 f"--root-ca-file={certs / 'apiserver.crt'}",
                 "--use-service-account-credentials=false",

@@ -64,16 +64,24 @@ async def test_two_party_task_is_scheduled_runs_and_succeeds(
     await run_scheduled_controller()
     home = scheduled.namespaces(1)[0]
     alice, bob = scheduled.parties(2)
+    task = scheduled.task("secretflow-task-psi.yaml", home, [alice, bob])
+    # Long enough a run that a poll sees each pod Running, however slow the machine.
+    for domain in (alice, bob):
+        _party_env(domain, {"DEVCLUSTER_RUN_FOR": "8s"})(task)
     scheduled.kubectl_apply(example("secretflow-image.yaml"))
-    scheduled.kubectl_apply(scheduled.task("secretflow-task-psi.yaml", home, [alice, bob]))
+    scheduled.kubectl_apply(task)
 
-    def running_pods() -> list[dict[str, Any]] | None:
-        pods = [scheduled.get("pod", PSI_POD, ns) for ns in (alice, bob)]
-        if all(p and (p.get("status") or {}).get("phase") == "Running" for p in pods):
-            return pods  # type: ignore[return-value]
-        return None
+    seen_running: dict[str, dict[str, Any]] = {}
 
-    pods = await wait_for(running_pods, within=60, interval=0.2)
+    def each_pod_seen_running() -> bool:
+        for ns in (alice, bob):
+            pod = scheduled.get("pod", PSI_POD, ns)
+            if ns not in seen_running and pod and pod["status"].get("phase") == "Running":
+                seen_running[ns] = pod
+        return len(seen_running) == 2
+
+    await wait_for(each_pod_seen_running, within=60, interval=0.2)
+    pods = list(seen_running.values())
     for pod in pods:
         assert pod["spec"]["nodeName"] in NODES.names()
         conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}

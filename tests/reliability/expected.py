@@ -129,9 +129,15 @@ def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
 
 
 def respecified(live: Mapping[Key, Mapping[str, Any]]) -> list[str]:
-    """Objects whose spec changed after they were made (metadata.generation past 1)."""
+    """Objects whose spec changed after they were made (metadata.generation past 1). A
+    Pod's one allowed change is its reservation gate coming off: generation 2, ungated."""
+
+    def allowed(key: Key, obj: Mapping[str, Any]) -> int:
+        released = key[0] == "Pod" and not (obj.get("spec") or {}).get("schedulingGates")
+        return 2 if released else 1
+
     return [
         f"{describe(key)} is at generation {obj['metadata']['generation']}"
         for key, obj in sorted(live.items())
-        if int(obj["metadata"].get("generation") or 1) > 1
+        if int(obj["metadata"].get("generation") or 1) > allowed(key, obj)
     ]

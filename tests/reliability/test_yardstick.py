@@ -122,3 +122,17 @@ def test_an_object_whose_spec_was_changed_after_it_was_made_is_named() -> None:
     service = next(k for k in live if k[0] == "Service")
     live[service]["metadata"]["generation"] = 2
     assert respecified(live) == [f"Service {service[1]}/{service[2]} is at generation 2"]
+
+
+def test_a_pod_released_from_its_reservation_gate_is_not_respecified_but_one_more_change_is() -> (
+    None
+):
+    live = _live(_wanted())
+    pod = next(k for k in live if k[0] == "Pod")
+    live[pod]["metadata"]["generation"] = 2  # the gate came off
+    assert respecified(live) == []
+    live[pod]["spec"]["schedulingGates"] = [{"name": "kuscia.secretflow/resource-reservation"}]
+    assert respecified(live) == [f"Pod {pod[1]}/{pod[2]} is at generation 2"]
+    del live[pod]["spec"]["schedulingGates"]
+    live[pod]["metadata"]["generation"] = 3
+    assert respecified(live) == [f"Pod {pod[1]}/{pod[2]} is at generation 3"]

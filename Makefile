@@ -67,11 +67,11 @@ pytest: venv assets
 
 # What must hold on every supported minor: every shipped CRD and policy created there,
 # the CRDs' admission rules, the seed walk-through, the controller's start without the
-# newer APIs, the chart applied and run as its ServiceAccount, and a task end to end on
-# the scheduled cluster. `make test` runs them on the oldest minor (the full suite runs
+# newer APIs, the chart applied and run as its ServiceAccount, the local cluster's own
+# version checks, and a task end to end on the scheduled cluster. `make test` runs them on the oldest minor (the full suite runs
 # on KUBE_VERSION); `make pytest-minor KUBE_VERSION=1.34` on any other.
 RANGE_TESTS := tests/crds tests/reconciler/test_newer_apis.py tests/chart/test_apply.py \
-	tests/chart/test_rbac.py \
+	tests/chart/test_rbac.py tests/devcluster/test_versions.py \
 	tests/scheduled/test_task_lives.py::test_two_party_task_is_scheduled_runs_and_succeeds
 
 pytest-minor: venv assets

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := reconciler informers builders
 
-.PHONY: all venv assets image up down run test lint typecheck layers pytest bench soak clean
+.PHONY: all venv assets image up down run test lint typecheck layers pytest pytest-minor pytest-oldest bench soak clean
 
 all: test
 
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The Kubernetes minor the local cluster runs: one of devcluster/gomod/kube/<minor>/
+# (1.31 to 1.37), the newest by default (`make up KUBE_VERSION=1.31`); binaries are
+# built once per minor. `make test` also runs RANGE_TESTS against the oldest minor.
+KUBE_MINORS := $(shell ls devcluster/gomod/kube | sort -V)
+KUBE_VERSION ?= $(lastword $(KUBE_MINORS))
+OLDEST_KUBE_VERSION := $(firstword $(KUBE_MINORS))
+export KUBE_VERSION
 
 # The Kubernetes binaries build one after another (they share most packages); KWOK
 # and helm, whose modules share little with them, build beside them.
@@ -37,6 +45,7 @@ assets:
 # imported into the real node's containerd when one runs (IMAGE_ARGS=--tag TAG).
 image: venv
 	$(PY) -m devcluster.images.controller $(IMAGE_ARGS)
+
 
 # UP_ARGS: --bare (etcd and kube-apiserver only), --nodes N, --node-cpu, --node-memory,
 # --node-pods (python -m devcluster up --help).
@@ -64,7 +73,22 @@ layers: venv
 pytest: venv assets
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck layers pytest
+# What must hold on every supported minor: every shipped CRD and policy created there,
+# the CRDs' admission rules, the seed walk-through, the controller's start without the
+# newer APIs, the chart applied and run as its ServiceAccount, the local cluster's own
+# version checks, and a task end to end on the scheduled cluster. `make test` runs them on the oldest minor (the full suite runs
+# on KUBE_VERSION); `make pytest-minor KUBE_VERSION=1.34` on any other.
+RANGE_TESTS := tests/crds tests/reconciler/test_newer_apis.py tests/chart/test_apply.py \
+	tests/chart/test_rbac.py tests/devcluster/test_versions.py \
+	tests/scheduled/test_task_lives.py::test_two_party_task_is_scheduled_runs_and_succeeds
+
+pytest-minor: venv assets
+	$(PY) -m pytest $(RANGE_TESTS) $(PYTEST_ARGS)
+
+pytest-oldest:
+	@$(MAKE) --no-print-directory pytest-minor KUBE_VERSION=$(OLDEST_KUBE_VERSION)
+
+test: lint typecheck layers pytest pytest-oldest
 
 # Ten minutes of task churn at 20 tasks/s against one controller: RSS slope, asyncio
 # tasks, objects left behind. Not part of `make test` (nor CI).

@@ -3,7 +3,8 @@ kube-controller-manager, kwok), and helm.
 
 Lookup order, as envtest's: TEST_ASSET_<NAME>, $KUBEBUILDER_ASSETS/<name>,
 /usr/local/kubebuilder/bin/<name>; anything still missing is built once per
-machine from the official Go modules by build-assets.sh into a cache. Helm is
+machine and Kubernetes minor (KUBE_VERSION, devcluster.versions) from the official
+Go modules by build-assets.sh into a cache. Helm is
 looked up apart (it is no cluster binary): $HELM, else built the same way.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+
+from devcluster import versions
 
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build-assets.sh"
@@ -33,8 +36,9 @@ def _supplied(name: str) -> Path | None:
 
 
 def _build(*args: str) -> Path:
+    env = {**os.environ, versions.ENV: versions.requested()}
     out = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), *args], check=True, stdout=subprocess.PIPE, text=True
+        ["bash", str(BUILD_SCRIPT), *args], check=True, stdout=subprocess.PIPE, text=True, env=env
     ).stdout.strip()
     return Path(out.splitlines()[-1])
 

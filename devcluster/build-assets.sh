@@ -6,8 +6,10 @@
 #
 # `build-assets.sh [NAME...]` builds the Kubernetes binaries named (etcd,
 # kube-apiserver, kubectl, kube-scheduler, kube-controller-manager; without a
-# name the first three, the control plane) and prints the directory that holds
-# the ones it built (the cache).
+# name the first three, the control plane) of the minor $KUBE_VERSION names
+# (1.31 ... 1.37: a wrapper module in gomod/kube/<minor>/; default the newest)
+# and prints the directory that holds the ones it built (the cache, one per
+# Kubernetes and etcd release).
 #
 # `build-assets.sh kwok` builds KWOK and prints its cache directory, which also
 # holds the Stage CRD KWOK needs (kwok.x-k8s.io_stages.yaml, from the module).
@@ -73,9 +75,18 @@ if [ "${1:-}" = kwok ]; then
   exit 0
 fi
 
-KUBE_VERSION=$(module_version kube k8s.io/kubernetes)
+# KUBE_VERSION (a minor: 1.31) chooses the wrapper module gomod/kube/<minor>/ (written by
+# gomod/kube-module.sh); without it the newest there.
+kube_minor=${KUBE_VERSION:-$(ls "$here/gomod/kube" | sort -V | tail -1)}
+kube_minor=${kube_minor#v}; kube_minor=$(echo "$kube_minor" | cut -d. -f1,2)
+kube_module="kube/$kube_minor"
+if [ ! -f "$here/gomod/$kube_module/go.mod" ]; then
+  echo "build-assets.sh: KUBE_VERSION=$kube_minor has no wrapper module; supported: $(ls "$here/gomod/kube" | tr '\n' ' ')" >&2
+  exit 2
+fi
+KUBE_RELEASE=$(module_version "$kube_module" k8s.io/kubernetes)
 ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
-assets="$cache_root/k8s/${KUBE_VERSION#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
+assets="$cache_root/k8s/${KUBE_RELEASE#v}-etcd-${ETCD_VERSION#v}-$os-$arch"
 
 mkdir -p "$assets"
 lock="$assets/.build.lock"
@@ -84,15 +95,25 @@ flock 9
 
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 kube_ldflags="-s -w -buildid="
-minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+minor=${KUBE_RELEASE#v1.}; minor=${minor%%.*}
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ldflags+=" -X '$pkg.gitVersion=$KUBE_VERSION' -X '$pkg.gitMajor=1' -X '$pkg.gitMinor=$minor'"
+  kube_ldflags+=" -X '$pkg.gitVersion=$KUBE_RELEASE' -X '$pkg.gitMajor=1' -X '$pkg.gitMinor=$minor'"
   kube_ldflags+=" -X '$pkg.gitTreeState=clean' -X '$pkg.buildDate=$build_date'"
 done
+
+reuse_etcd() { # the same etcd built beside another Kubernetes release is copied, not rebuilt
+  local other
+  for other in "$cache_root"/k8s/*-etcd-"${ETCD_VERSION#v}-$os-$arch"/etcd; do
+    [ -x "$other" ] || continue
+    cp "$other" "$assets/etcd.tmp" && mv "$assets/etcd.tmp" "$assets/etcd" && return 0
+  done
+  return 1
+}
 
 build() { # NAME MODULE_DIR PACKAGE LDFLAGS
   local name=$1 dir=$2 pkg=$3 ldflags=$4
   if supplied "$name" || [ -x "$assets/$name" ]; then return 0; fi
+  if [ "$name" = etcd ] && reuse_etcd; then return 0; fi
   echo "building $name from $pkg (cached in $assets; takes minutes the first time)" >&2
   (cd "$here/gomod/$dir" && go build -p "$(nproc)" -trimpath -tags selinux,notest \
       -ldflags "$ldflags" -o "$assets/$name.tmp" "$pkg")
@@ -105,7 +126,7 @@ for name in "$@"; do
     etcd) build etcd etcd go.etcd.io/etcd/server/v3 \
       "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" ;;
     kube-apiserver | kubectl | kube-scheduler | kube-controller-manager)
-      build "$name" kube "k8s.io/kubernetes/cmd/$name" "$kube_ldflags" ;;
+      build "$name" "$kube_module" "k8s.io/kubernetes/cmd/$name" "$kube_ldflags" ;;
     *) echo "build-assets.sh: unknown binary $name" >&2; exit 2 ;;
   esac
 done

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devcluster import versions
 from devcluster.assets import find_assets
 from devcluster.node.layout import NODE_NAME
 
@@ -90,6 +91,12 @@ class ControlPlane:
     detach: bool = False
     assets: dict[str, Path] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # What the API server reports (e.g. "v1.31.14"), known once it has started.
+    server_version: str = ""
+
+    @property
+    def server_minor(self) -> str:
+        return versions.minor_of(self.server_version)
 
     @property
     def url(self) -> str:
@@ -122,6 +129,7 @@ class ControlPlane:
         self.start_etcd()
         self.start_apiserver()
         self._write_kubeconfig()
+        self.check_versions()
         self.install_crds()
 
     def _spawn(self, name: str, args: list[str]) -> None:
@@ -181,6 +189,33 @@ class ControlPlane:
             ],
         )
         self._wait("kube-apiserver", lambda: self._http_ok(f"{self.url}/readyz", tls=True))
+
+    def check_versions(self) -> None:
+        """The API server runs the minor KUBE_VERSION asks for, and kubectl is of its minor
+        (binaries supplied from outside may be of any release)."""
+        self.server_version = str(self._get_json("/version")["gitVersion"])
+        pinned = versions.pinned()
+        if pinned and self.server_minor != pinned:
+            raise RuntimeError(
+                f"{versions.ENV}={pinned}, but {self.assets['kube-apiserver']} is "
+                f"{self.server_version}"
+            )
+        client = versions.kubectl_client_version(self.kubectl)
+        if versions.minor_of(client) != self.server_minor:
+            raise RuntimeError(
+                f"kubectl {self.kubectl} is {client}, not of the API server's minor "
+                f"({self.server_version}): tests drive the server with its own kubectl"
+            )
+
+    def _get_json(self, path: str) -> dict[str, object]:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(self.url + path)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            body: dict[str, object] = json.loads(response.read())
+            return body
 
     def stop_apiserver(self) -> None:
         self._stop("kube-apiserver")

@@ -62,9 +62,13 @@ class Helm:
         values: Iterable[Path] = (),
         settings: Mapping[str, str] = {},
         api_versions: Iterable[str] = (),
+        kube_version: str | None = None,
     ) -> Rendered:
-        """The chart rendered as `helm template` does; HelmError when helm refuses."""
+        """The chart rendered as `helm template` does (for a cluster of `kube_version`,
+        as `helm install` reads it from the server); HelmError when helm refuses."""
         args = ["template", release, str(CHART), "--namespace", namespace]
+        if kube_version:
+            args += ["--kube-version", kube_version]
         for path in values:
             args += ["--values", str(path)]
         for key, value in settings.items():

@@ -1,5 +1,6 @@
 """Every manifest the chart renders is accepted by the real API server, applied
-for real with server-side apply (a dry run skips RBAC's escalation checks)."""
+for real with server-side apply (a dry run skips RBAC's escalation checks), rendered
+for that server's version as `helm install` does."""
 
 from __future__ import annotations
 
@@ -76,7 +77,9 @@ def _release() -> str:
 def test_default_manifests_are_applied_by_the_api_server(
     helm: Helm, applied: Applied, namespace: str
 ) -> None:
-    rendered = helm.template(release=_release(), namespace=namespace)
+    rendered = helm.template(
+        release=_release(), namespace=namespace, kube_version=applied.plane.server_version
+    )
     applied.apply(rendered)
     for obj in rendered.objects:
         stored = applied.get(obj)
@@ -95,6 +98,7 @@ def test_full_values_manifests_are_applied_by_the_api_server(
         namespace=namespace,
         values=[FULL_VALUES],
         settings={"watchNamespaces[0]": watched},
+        kube_version=applied.plane.server_version,
     )
     applied.apply(rendered)
     namespaces = {o["metadata"].get("namespace") for o in rendered.objects}
@@ -106,7 +110,9 @@ def test_full_values_manifests_are_applied_by_the_api_server(
 def test_applying_the_chart_twice_changes_nothing(
     helm: Helm, applied: Applied, namespace: str
 ) -> None:
-    rendered = helm.template(release=_release(), namespace=namespace)
+    rendered = helm.template(
+        release=_release(), namespace=namespace, kube_version=applied.plane.server_version
+    )
     applied.apply(rendered)
     before = applied.versions(rendered)
     applied.apply(rendered)

@@ -350,6 +350,7 @@ async def _outcome(
             namespace=namespace,
             settings=values,
             api_versions=[DOMAIN_API] if domains else [],
+            kube_version=control_plane.server_version,
         )
         await _install_rbac(admin, rendered)
         doomed = await _task_in_a_namespace_being_deleted(admin, parties)

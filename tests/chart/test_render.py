@@ -12,6 +12,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from devcluster import versions
 from reconciler.commands import cli
 from tests.chart.chart import (
     CHART,
@@ -431,3 +432,23 @@ def test_notes_say_how_to_designate_domains(helm: Helm) -> None:
     assert "kubectl label namespace <party namespace> kuscia.secretflow/domain=true" in notes
     assert "kube-system, kube-public, kube-node-lease, default or ops" in notes
     assert "kr-kuscia-reconciler-task-parties" in notes
+
+
+def test_the_chart_declares_the_oldest_supported_minor_as_its_kube_version() -> None:
+    chart = load_values(CHART / "Chart.yaml")
+    assert chart["kubeVersion"] == f">={versions.oldest()}.0-0"
+
+
+@pytest.mark.parametrize("minor", versions.supported())
+def test_the_chart_renders_for_every_supported_minor(helm: Helm, minor: str) -> None:
+    rendered = helm.template(kube_version=f"v{minor}.0")
+    assert "Deployment" in rendered.kinds()
+
+
+def test_the_chart_refuses_a_cluster_older_than_the_oldest_supported_minor(helm: Helm) -> None:
+    major, minor = versions.key(versions.oldest())
+    older = f"v{major}.{minor - 1}.14"
+    with pytest.raises(HelmError) as refused:
+        helm.template(kube_version=older)
+    assert f">={versions.oldest()}.0-0" in refused.value.stderr
+    assert older in refused.value.stderr

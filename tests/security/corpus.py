@@ -459,11 +459,11 @@ CASES: tuple[Case, ...] = (
         image_reason="TooManyPods",
     ),
     Case(
-        "seventeen-containers",
+        "nine-containers",
         lambda image, task, names: _template(image)["spec"].update(
-            containers=[{"name": f"c{i}"} for i in range(17)]
+            containers=[{"name": f"c{i}"} for i in range(9)]
         ),
-        "Too many: 17",
+        "Too many: 9",
         "spec.deployTemplates[0].spec.containers",
         admission="AppImage",
     ),

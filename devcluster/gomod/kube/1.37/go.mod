@@ -1,6 +1,7 @@
 // Wrapper module that builds kube-apiserver, kubectl, kube-scheduler and
-// kube-controller-manager from the official k8s.io/kubernetes module. Staging
-// modules resolve to their published v0.X.Y.
+// kube-controller-manager v1.37.2 from the official k8s.io/kubernetes module.
+// Staging modules resolve to their published v0.37.2. Written by
+// ../../kube-module.sh v1.37.2; edit that, not this.
 module local.invalid/kuscia-reconciler/controlplane-kube
 
 go 1.26.0

@@ -148,32 +148,44 @@ def cluster(control_plane: ControlPlane, api_client: client.ApiClient) -> Iterat
 RunController = Callable[..., Awaitable[Controller]]
 
 
-@pytest.fixture
-async def run_controller(api_client: client.ApiClient) -> AsyncIterator[RunController]:
-    """Starts controllers in this event loop; each is stopped when the test ends."""
-    running: list[tuple[Controller, asyncio.Task[None]]] = []
+@contextlib.asynccontextmanager
+async def running_controllers(
+    api: client.ApiClient, *, within: float = 30, **defaults: Any
+) -> AsyncIterator[RunController]:
+    """Starts controllers on `api` in this event loop (`defaults` under each start's
+    overrides); every one is stopped when the block ends."""
+    running: list[asyncio.Task[None]] = []
 
     async def start(**overrides: Any) -> Controller:
-        overrides.setdefault("workers", 4)
-        overrides.setdefault(
-            "server",
-            ServerSettings(metrics_address="127.0.0.1:0", health_address="127.0.0.1:0"),
-        )
-        settings = Settings(**overrides)
-        controller = Controller(api_client, settings)
+        settings = {
+            "workers": 4,
+            "server": ServerSettings(metrics_address="127.0.0.1:0", health_address="127.0.0.1:0"),
+            **defaults,
+            **overrides,
+        }
+        controller = Controller(api, Settings(**settings))
         task = asyncio.create_task(controller.run(), name="controller")
-        running.append((controller, task))
-        await wait_for(lambda: controller.leading.is_set() or task.done(), within=30)
+        running.append(task)
+        await wait_for(lambda: controller.leading.is_set() or task.done(), within=within)
         if task.done():
             task.result()
         return controller
 
-    yield start
-    for _, task in running:
-        task.cancel()
-    for _, task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    try:
+        yield start
+    finally:
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@pytest.fixture
+async def run_controller(api_client: client.ApiClient) -> AsyncIterator[RunController]:
+    """Starts controllers in this event loop; each is stopped when the test ends."""
+    async with running_controllers(api_client) as start:
+        yield start
 
 
 async def wait_for(

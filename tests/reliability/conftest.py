@@ -4,11 +4,8 @@ before that purge, so nothing reacts to it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -16,8 +13,8 @@ from kubernetes_asyncio import client
 from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
-from reconciler.settings import ServerSettings, Settings
-from tests.reconciler.conftest import wait_for
+from reconciler.settings import ServerSettings
+from tests.reconciler.conftest import running_controllers
 from tests.reliability.processes import ControllerProcess
 from tests.reliability.scenario import Scenario
 
@@ -68,23 +65,6 @@ async def in_process(
     scenario: Scenario, api_client: client.ApiClient
 ) -> AsyncIterator[StartInProcess]:
     """Starts controllers in this event loop; each is cancelled when the test ends."""
-    running: list[asyncio.Task[None]] = []
-
-    async def start(**overrides: Any) -> Controller:
-        overrides.setdefault(
-            "server", ServerSettings(metrics_address="0", health_address="127.0.0.1:0")
-        )
-        controller = Controller(api_client, Settings(**overrides))
-        task = asyncio.create_task(controller.run(), name="controller")
-        running.append(task)
-        await wait_for(lambda: controller.leading.is_set() or task.done(), within=60)
-        if task.done():
-            task.result()
-        return controller
-
-    yield start
-    for task in running:
-        task.cancel()
-    for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    server = ServerSettings(metrics_address="0", health_address="127.0.0.1:0")
+    async with running_controllers(api_client, within=60, server=server) as start:
+        yield start

@@ -4,20 +4,15 @@ once per session (only when a test asks for it), and the controller against it."
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 from kubernetes_asyncio import client, config
 
 from devcluster.scheduled import NodePool, ScheduledCluster
-from reconciler.controller import Controller
 from reconciler.kube import Kube
-from reconciler.settings import ServerSettings, Settings
 from tests.conftest import register_plane
-from tests.reconciler.conftest import Cluster, RunController, wait_for
+from tests.reconciler.conftest import Cluster, RunController, running_controllers
 
 # Two small nodes: a pod asking for more than NODE_CPU fits on neither.
 NODES = NodePool(count=2, cpu="4", memory="8Gi", pods=50)
@@ -75,24 +70,5 @@ async def run_scheduled_controller(
     scheduled_api_client: client.ApiClient,
 ) -> AsyncIterator[RunController]:
     """Starts a controller against the scheduled cluster; stopped when the test ends."""
-    running: list[asyncio.Task[None]] = []
-
-    async def start(**overrides: Any) -> Controller:
-        overrides.setdefault("workers", 4)
-        overrides.setdefault(
-            "server", ServerSettings(metrics_address="127.0.0.1:0", health_address="127.0.0.1:0")
-        )
-        controller = Controller(scheduled_api_client, Settings(**overrides))
-        task = asyncio.create_task(controller.run(), name="controller")
-        running.append(task)
-        await wait_for(lambda: controller.leading.is_set() or task.done(), within=30)
-        if task.done():
-            task.result()
-        return controller
-
-    yield start
-    for task in running:
-        task.cancel()
-    for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with running_controllers(scheduled_api_client) as start:
+        yield start

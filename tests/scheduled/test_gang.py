@@ -5,8 +5,6 @@ PodGroup with minCount = minReservedPods, so the scheduler binds them all or non
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,11 +14,9 @@ import pytest
 from kubernetes_asyncio import client, config
 
 from devcluster.scheduled import NodePool, ScheduledCluster
-from reconciler.controller import Controller
 from reconciler.kube import Kube
-from reconciler.settings import ServerSettings, Settings
 from tests.conftest import register_plane
-from tests.reconciler.conftest import RunController, example, wait_for
+from tests.reconciler.conftest import RunController, example, running_controllers, wait_for
 from tests.reconciler.podlog import gated, pod_log
 from tests.scheduled.conftest import ScheduledHelpers
 
@@ -74,26 +70,8 @@ def gang(gang_cluster: GangCluster, gang_api: client.ApiClient) -> Iterator[Sche
 
 @pytest.fixture
 async def run_gang_controller(gang_api: client.ApiClient) -> AsyncIterator[RunController]:
-    running: list[asyncio.Task[None]] = []
-
-    async def start(**overrides: Any) -> Controller:
-        overrides.setdefault(
-            "server", ServerSettings(metrics_address="127.0.0.1:0", health_address="127.0.0.1:0")
-        )
-        controller = Controller(gang_api, Settings(**overrides))
-        task = asyncio.create_task(controller.run(), name="controller")
-        running.append(task)
-        await wait_for(lambda: controller.leading.is_set() or task.done(), within=30)
-        if task.done():
-            task.result()
-        return controller
-
-    yield start
-    for task in running:
-        task.cancel()
-    for task in running:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with running_controllers(gang_api) as start:
+        yield start
 
 
 def _three_replicas_of(cpu: str, min_pods: int) -> Any:

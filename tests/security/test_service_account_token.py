@@ -5,7 +5,6 @@ pods get no token volume, and an AppImage's `automountServiceAccountToken: true`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,10 +15,8 @@ from kubernetes_asyncio import client, config
 
 from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster.cluster import ControlPlane
-from reconciler.controller import Controller
 from reconciler.kube import POD, ApiError, Kube
-from reconciler.settings import ServerSettings, Settings
-from tests.reconciler.conftest import example, wait_for
+from tests.reconciler.conftest import example, running_controllers, wait_for
 
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 HOME, DOMAIN, NEW_DOMAIN = "cross-domain", "alice", "carol"
@@ -46,20 +43,9 @@ async def kube(token_plane: ControlPlane) -> AsyncIterator[Kube]:
     await config.load_kube_config(
         config_file=str(token_plane.kubeconfig), client_configuration=configuration
     )
-    async with client.ApiClient(configuration) as api:
-        controller = Controller(
-            api, Settings(server=ServerSettings("127.0.0.1:0", "127.0.0.1:0"), workers=2)
-        )
-        running = asyncio.create_task(controller.run(), name="controller")
-        try:
-            await wait_for(lambda: controller.leading.is_set() or running.done(), within=30)
-            if running.done():
-                running.result()
-            yield Kube(api)
-        finally:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+    async with client.ApiClient(configuration) as api, running_controllers(api) as start:
+        await start(workers=2)
+        yield Kube(api)
 
 
 def _image(name: str, automount: bool | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import re
+import subprocess
 import tarfile
 import time
 import urllib.request
@@ -363,10 +364,33 @@ def test_deleting_the_leader_pod_hands_over_within_20s_and_the_task_converges(
     names = [p["metadata"]["name"] for p in release.pods()]
     leader = release.wait_for_leader(names)
     (other,) = set(names) - {leader}
+    # The leader's own account of its shutdown, kept in case the hand-over is late.
+    shutdown_log = subprocess.Popen(
+        [
+            str(installed.plane.kubectl),
+            f"--kubeconfig={installed.plane.kubeconfig}",
+            *("logs", "-f", leader, "-n", release.namespace, "--since=1s"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deleted = time.monotonic()
     installed.kubectl("delete", "pod", leader, "-n", release.namespace, "--wait=false")
-    release.wait_for_leader([other], timeout=20)
+    try:
+        release.wait_for_leader([other], timeout=20)
+    except TimeoutError as late:
+        shutdown_log.terminate()
+        told, _ = shutdown_log.communicate(timeout=30)
+        standby = installed.kubectl("logs", other, "-n", release.namespace, "--tail=40")
+        lease = installed.kubectl("get", "lease", "-n", release.namespace, "-o", "yaml")
+        raise AssertionError(
+            f"{late}\n--- the deleted leader's log ---\n{told}\n"
+            f"--- the standby's log ---\n{standby}\n--- the lease ---\n{lease}"
+        ) from late
     print(f"the other replica led {time.monotonic() - deleted:.1f}s after the delete")
+    shutdown_log.terminate()
+    shutdown_log.communicate(timeout=30)
     _open_gate(installed, task)
     status = _finished(installed, task)
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)

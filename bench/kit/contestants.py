@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from bench.kit.plane import BenchPlane, process_cpu_seconds
 from devcluster.cluster import REPO, free_port
-from devcluster.reconciler_process import metric_total, run_command
+from devcluster.reconciler_process import COMMAND, metric_total, run_command
 
 BIN = Path(sys.executable).parent
 KOPF_PEER = REPO / "bench" / "peers" / "kopf_peer.py"
@@ -111,13 +112,25 @@ class Ours(Contestant):
     name = "ours"
     user = "bench-ours"
 
-    def __init__(self, plane: BenchPlane, log: Path, *, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        plane: BenchPlane,
+        log: Path,
+        *flags: str,
+        namespace: str | None = None,
+        program: Sequence[str] = (str(COMMAND),),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`flags` go after the usual ones; `program` runs instead of `kuscia-reconciler`
+        (bench/kit/probe.py), with `env` added to its environment."""
         self.metrics_port, self.health_port = free_port(), free_port()
         kubeconfig = plane.kubeconfig_for(self.user)
-        args = run_command(kubeconfig, self.metrics_port, self.health_port, "--log-format=json")
+        flags = ("--log-format=json", *flags)
         if namespace:
-            args.append(f"--namespace={namespace}")
-        super().__init__(args, log)
+            flags += (f"--namespace={namespace}",)
+        ports = (self.metrics_port, self.health_port)
+        args = run_command(kubeconfig, *ports, *flags, program=program)
+        super().__init__(args, log, env=env)
 
     def ready(self) -> bool:
         return _get(f"http://127.0.0.1:{self.health_port}/readyz") is not None

@@ -32,6 +32,7 @@ from bench.kit import load, probe
 from bench.kit.apiclient import Api, ApiError
 from bench.kit.contestants import Ours
 from bench.kit.world import APP_IMAGES, PARTIES, World, make_world
+from devcluster.reconciler_process import metric_total
 
 SAMPLE_EVERY = probe.REPORT_EVERY
 WARM_UP = 60.0
@@ -39,6 +40,8 @@ HOME = "soak"  # the tasks' namespace
 PODS = "/api/v1/pods"
 SELECTOR = "kuscia.secretflow/controller=kusciatask"
 IN_FLIGHT = 32  # the driver's own patches and deletes at once
+RECONCILES = "controller_runtime_reconcile_total"
+METRICS_TIMEOUT = 60.0  # a busy controller (tracemalloc) is slow to answer
 
 # One party, one container, no ports, no config: a Pod and a NetworkPolicy per task.
 SMALL_IMAGE = {
@@ -278,13 +281,18 @@ def _print(
     print(
         f"asyncio tasks after {WARM_UP:.0f} s: min {min(tasks)}, max {max(tasks)}, last {tasks[-1]}"
     )
-    created = max(churn.created, 1)
-    reconciles, writes, cpu = ours.reconciled(), ours.writes(), ours.cpu_seconds()
-    print(
-        f"controller: {reconciles} task reconciles ({reconciles / created:.1f} per task), "
-        f"{writes} writes ({writes / created:.1f} per task), {cpu:.1f} CPU s "
-        f"({1000 * cpu / created:.1f} ms per task)"
-    )
+    created, cpu = max(churn.created, 1), ours.cpu_seconds()
+    page = ours.metrics(timeout=METRICS_TIMEOUT)
+    if page is None:
+        counted = f"/metrics did not answer within {METRICS_TIMEOUT:.0f} s"
+    else:
+        reconciles = metric_total(page, RECONCILES, controller="kusciatask")
+        writes = metric_total(page, "kuscia_reconciler_api_writes_total")
+        counted = (
+            f"{reconciles:.0f} task reconciles ({reconciles / created:.1f} per task), "
+            f"{writes:.0f} writes ({writes / created:.1f} per task)"
+        )
+    print(f"controller: {counted}, {cpu:.1f} CPU s ({1000 * cpu / created:.1f} ms per task)")
     print(
         f"tasks created {churn.created}, deleted after success {churn.deleted}, "
         f"driver errors {churn.errors}, controller alive: {alive}"

@@ -100,9 +100,9 @@ class Contestant:
         self._log.close()
 
 
-def _get(url: str) -> str | None:
+def _get(url: str, timeout: float = 5.0) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return str(response.read().decode()) if response.status == 200 else None
     except OSError:
         return None
@@ -135,10 +135,13 @@ class Ours(Contestant):
     def ready(self) -> bool:
         return _get(f"http://127.0.0.1:{self.health_port}/readyz") is not None
 
+    def metrics(self, timeout: float = 5.0) -> str | None:
+        """Its /metrics page; None when it does not answer within `timeout` seconds."""
+        return _get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout)
+
     def metric(self, name: str, **labels: str) -> float:
         """The sum of every sample of `name` whose labels include `labels`."""
-        text = _get(f"http://127.0.0.1:{self.metrics_port}/metrics") or ""
-        return metric_total(text, name, **labels)
+        return metric_total(self.metrics() or "", name, **labels)
 
     def synced_seconds(self) -> float:
         """Seconds from process start until it logged that its caches were synced."""

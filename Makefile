@@ -93,7 +93,7 @@ test: lint typecheck layers pytest pytest-oldest
 # Ten minutes of task churn at 20 tasks/s against one controller: RSS slope, asyncio
 # tasks, objects left behind. Not part of `make test` (nor CI).
 soak: venv assets
-	$(PY) bench/soak.py $(SOAK_ARGS)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 # Not part of `make test`: every benchmark scenario against a private control plane,
 # printed as markdown tables and JSON (BENCH_FULL=1: the issue's sizes; bench/kit/sizes.py).

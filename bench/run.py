@@ -22,7 +22,7 @@ from typing import Any
 from bench.kit import runs, sizes
 from bench.kit.contestants import Contestant
 from bench.kit.plane import AuditCounter
-from bench.kit.report import Table, kube_version, machine
+from bench.kit.report import Table, machine
 from bench.kit.world import make_world
 from bench.scenarios import burst, memory, steady, trickle
 
@@ -126,11 +126,12 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     after = machine()
     from devcluster.assets import find_assets
+    from devcluster.versions import kubectl_client_version
 
     figures: dict[str, Any] = {
         "machine": before,
         "load_average_after": after["load_average"],
-        "kubernetes": kube_version(find_assets()["kubectl"]),
+        "kubernetes": kubectl_client_version(find_assets()["kubectl"]),
         "sizes": chosen.__dict__,
         "minutes": (time.monotonic() - started) / 60,
         "tables": {t.title: t.figures for t in tables},

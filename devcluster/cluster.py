@@ -55,6 +55,29 @@ _PORTS = range(20000, 30000)
 _handed_out: set[int] = set()
 
 
+def run_kubectl(
+    kubectl: Path | str,
+    kubeconfig: Path | str,
+    *args: str,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float | None = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`kubectl --kubeconfig=KUBECONFIG ARGS`, its output captured; with `check`, a
+    RuntimeError naming the command and kubectl's own message when it fails."""
+    result = subprocess.run(
+        [str(kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
 def free_port() -> int:
     """A loopback port nothing listens on, never one this process handed out before."""
     ephemeral = _ephemeral_ports()
@@ -324,17 +347,7 @@ class ControlPlane:
     def run_kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-        return result
+        return run_kubectl(self.kubectl, self.kubeconfig, *args, stdin=stdin, check=check)
 
     def install_crds(self) -> None:
         self.run_kubectl("apply", "--server-side", "-f", str(CRD_DIR))

@@ -17,7 +17,7 @@ from typing import Any
 from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster import incluster, psi_demo
 from devcluster.assets import find_assets
-from devcluster.cluster import CRD_DIR, REPO
+from devcluster.cluster import CRD_DIR, REPO, run_kubectl
 from devcluster.reconciler_process import ReconcilerProcess
 
 EXAMPLES = REPO / "tests" / "fixtures" / "examples"
@@ -42,16 +42,11 @@ class Kubectl:
         self.kubeconfig = kubeconfig
 
     def __call__(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(
-            [self.binary, f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
+        try:
+            done = run_kubectl(self.binary, self.kubeconfig, *args, stdin=stdin, timeout=None)
+        except RuntimeError as error:
+            raise SystemExit(str(error).strip()) from None
+        return done.stdout
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))

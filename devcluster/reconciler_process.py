@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devcluster.cluster import free_port
@@ -19,11 +19,16 @@ COMMAND = Path(sys.executable).parent / "kuscia-reconciler"
 
 
 def run_command(
-    kubeconfig: Path | str, metrics_port: int, health_port: int, *args: str
+    kubeconfig: Path | str,
+    metrics_port: int,
+    health_port: int,
+    *args: str,
+    program: Sequence[str] = (str(COMMAND),),
 ) -> list[str]:
-    """The command line of `kuscia-reconciler run` on loopback ports, extra flags last."""
+    """The command line of `kuscia-reconciler run` on loopback ports, extra flags last;
+    `program` stands for `kuscia-reconciler` (a wrapper that takes the same arguments)."""
     return [
-        str(COMMAND),
+        *program,
         "run",
         f"--kubeconfig={kubeconfig}",
         f"--metrics-bind-address=127.0.0.1:{metrics_port}",
@@ -56,11 +61,13 @@ class ReconcilerProcess:
         metrics_port: int | None = None,
         health_port: int | None = None,
         env: Mapping[str, str] | None = None,
+        program: Sequence[str] = (str(COMMAND),),
     ) -> None:
         self.log = log
         self.metrics_port = metrics_port or free_port()
         self.health_port = health_port or free_port()
-        command = run_command(kubeconfig, self.metrics_port, self.health_port, *args)
+        ports = (self.metrics_port, self.health_port)
+        command = run_command(kubeconfig, *ports, *args, program=program)
         with log.open("ab") as output:
             self.proc = subprocess.Popen(
                 command,

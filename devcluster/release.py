@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcluster.cluster import ADMISSION_POLICY, REPO
+from devcluster.cluster import ADMISSION_POLICY, REPO, run_kubectl
 
 CHART = REPO / "charts" / "kuscia-reconciler"
 RELEASE = "kuscia-reconciler"
@@ -59,16 +59,8 @@ class Release:
         return result.stdout
 
     def kubectl_run(self, *args: str, check: bool = True, timeout: float = 300) -> str:
-        result = subprocess.run(
-            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
+        done = run_kubectl(self.kubectl, self.kubeconfig, *args, check=check, timeout=timeout)
+        return done.stdout
 
     @staticmethod
     def image_values(reference: str) -> list[str]:

@@ -14,7 +14,7 @@ from builders import validate_app_image
 from builders.fieldpath import first_error
 from builders.models import AppImage
 from informers.clock import Clock
-from reconciler import phase, signing
+from reconciler import signing, task_status
 from reconciler.caches import Caches
 from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.kube import Kube
@@ -57,7 +57,7 @@ class AppImageReconciler:
         if previous.get("status") == valid and previous.get("lastTransitionTime"):
             condition["lastTransitionTime"] = previous["lastTransitionTime"]
         else:
-            condition["lastTransitionTime"] = phase.timestamp(self.clock.wall())
+            condition["lastTransitionTime"] = task_status.timestamp(self.clock.wall())
         status = {
             "observedGeneration": raw["metadata"].get("generation"),
             "conditions": [condition],

@@ -16,7 +16,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
 from informers.store import object_key
-from reconciler import metrics, phase
+from reconciler import metrics, task_status
 from reconciler.appimage_reconciler import AppImageReconciler
 from reconciler.caches import (
     BY_APP_IMAGE,
@@ -45,7 +45,9 @@ class LeadershipLost(Exception):
 def _waiting(task: dict[str, Any]) -> bool:
     """A task that has not made its objects yet, so a new AppImage or namespace may unblock it."""
     status = task.get("status") or {}
-    return status.get("phase") not in phase.FINISHED and not phase.resources_created(status)
+    return status.get("phase") not in task_status.FINISHED and not task_status.resources_created(
+        status
+    )
 
 
 class Controller:

@@ -12,7 +12,7 @@ import structlog
 
 from informers.clock import Clock
 from reconciler.kube import ApiError, Kube
-from reconciler.phase import timestamp
+from reconciler.task_status import timestamp
 
 log = structlog.get_logger(__name__)
 NORMAL, WARNING = "Normal", "Warning"

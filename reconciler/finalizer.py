@@ -15,7 +15,7 @@ import anyio
 
 from builders.labels import TASK_UID_LABEL
 from builders.models import KusciaTask
-from reconciler import phase
+from reconciler import task_status
 from reconciler.caches import Caches
 from reconciler.kube import KINDS, ApiError, Kube
 from reconciler.outcome import Result
@@ -41,10 +41,10 @@ class Finalizer:
         doomed = [
             ("Pod", pod)
             for pod in children["Pod"]
-            if (pod.get("status") or {}).get("phase") != phase.FAILED
+            if (pod.get("status") or {}).get("phase") != task_status.FAILED
             and not pod["metadata"].get("deletionTimestamp")
         ]
-        if task.status.phase == phase.SUCCEEDED:
+        if task.status.phase == task_status.SUCCEEDED:
             doomed += [("ConfigMap", cm) for cm in children["ConfigMap"]]
         await self.delete(doomed)
 

@@ -435,15 +435,21 @@ class LeaderElector:
                 "leader election: cannot read the lease", status=status, reason=_message(lease)
             )
             return None
+        current = self._keep(lease)
+        if current is not None and current != self._observed:
+            self._observe(current)
+        return current
+
+    def _keep(self, lease: dict[str, Any]) -> LeaderElectionRecord | None:
+        """The record of a Lease the server returned, which is kept as the one to update
+        next; None (logged) when the Lease cannot be read as a leader election record."""
         try:
-            current = lease_spec_to_record(lease.get("spec") or {}, lease=self._where)
+            record = lease_spec_to_record(lease.get("spec") or {}, lease=self._where)
         except LeaseFormatError as error:
             self._log.error("leader election: unreadable lease", error=str(error))
             return None
         self._lease = lease
-        if current != self._observed:
-            self._observe(current)
-        return current
+        return record
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -491,12 +497,9 @@ class LeaderElector:
                 reason=_message(lease),
             )
             return False
-        try:
-            written = lease_spec_to_record(lease.get("spec") or {}, lease=self._where)
-        except LeaseFormatError as error:
-            self._log.error("leader election: unreadable lease", error=str(error))
+        written = self._keep(lease)
+        if written is None:
             return False
-        self._lease = lease
         self._observe(written)
         return True
 

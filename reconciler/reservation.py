@@ -220,18 +220,19 @@ def after_apply(
     task: KusciaTask,
     before: Before,
     *,
-    created: bool,
+    all_objects_exist: bool,
     parties: Sequence[PartyPlacement],
     now: float,
     expired: bool,
 ) -> After:
-    """`created`: every object of the plan exists; `expired`: lifecycleSeconds has run out."""
+    """`all_objects_exist`: every object of the plan exists (applied this round or found
+    unchanged); `expired`: lifecycleSeconds has run out."""
     state = dict(before.state)
     phase = state["phase"]
     attempt = int(state.get("attempts") or 1)
     if phase == RESERVED:
         return After(state, parties=tuple(parties))
-    if phase == CREATING and created:
+    if phase == CREATING and all_objects_exist:
         phase = RESERVING
         state.update(
             phase=RESERVING,

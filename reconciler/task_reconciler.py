@@ -1,6 +1,6 @@
 """Reconciles one KusciaTask from the caches, in the README's steps: bind it to its
 AppImages (reconciler.binding), apply what the builders made of it (skipping what
-is already there), write the status when it changed (reconciler.phase), record
+is already there), write the status when it changed (reconciler.task_status), record
 Events, and clean up finished or deleted tasks (reconciler.finalizer)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from builders.labels import TASK_UID_LABEL
 from builders.models import KusciaTask
 from informers.clock import Clock
 from informers.store import object_key
-from reconciler import phase, reservation
+from reconciler import reservation, task_status
 from reconciler.binding import Binder, Unbound
 from reconciler.caches import Caches
 from reconciler.drift import apply_needed
@@ -92,14 +92,14 @@ class TaskReconciler:
             return Result()
         if task.metadata.deletion_timestamp:
             return await self.finalizer.finalize(task)
-        if task.status.phase in phase.FINISHED:
+        if task.status.phase in task_status.FINISHED:
             await self.finalizer.clean_finished(task)
             return Result()
         if FINALIZER not in task.metadata.finalizers:
             await self.finalizer.set_finalizer(task, present=True)
         now = self.clock.wall()
         old_status = raw.get("status") or {}
-        made_before = phase.resources_created(old_status)  # the stored status says so
+        made_before = task_status.resources_created(old_status)  # the stored status says so
         before = reservation.before_apply(
             old_status.get("reservation") or {},
             task_pods_exist=bool(self.caches.children_of(task.metadata.uid)["Pod"]),
@@ -117,46 +117,52 @@ class TaskReconciler:
             lost = binding.error
             await self.events.emit(_ref(task), WARNING, lost.reason, lost.message)
             return Result()
-        # 2. apply. `all_made`: every object of the plan exists now, applied this round
-        # or found unchanged; the phase rules judge pods only then.
+        # 2. apply. `all_objects_exist`: every object of the plan exists now, applied this round
+        # or found unchanged; the status rules judge pods only then.
         outcome: Plan | BuildError
         applied: list[dict[str, Any]] = []
         if isinstance(binding, Unbound):
-            outcome, all_made = binding.error, False
+            outcome, all_objects_exist = binding.error, False
         elif binding.revision_lost:
-            outcome, all_made = binding.plan, True  # reported on, never applied over
+            outcome, all_objects_exist = binding.plan, True  # reported on, never applied over
         else:
             wanted = [o for o in binding.plan.objects if before.make_pods or o["kind"] != "Pod"]
             answer = await self._apply(task, binding.plan, wanted)
             if isinstance(answer, BuildError):  # refused: the task fails with its reason
-                outcome, all_made = answer, False
+                outcome, all_objects_exist = answer, False
             else:
-                outcome, applied, all_made = binding.plan, answer, True
+                outcome, applied, all_objects_exist = binding.plan, answer, True
         # 3. status
         observed = self._observed(task, applied)
-        created_at = phase.parse_time(task.metadata.creation_timestamp) or now
-        lifecycle_end = phase.lifecycle_deadline(task, created_at)
+        created_at = task_status.parse_time(task.metadata.creation_timestamp) or now
+        lifecycle_end = task_status.lifecycle_deadline(task, created_at)
         reserved: reservation.After | None = None
         if isinstance(outcome, Plan):
             reserved = reservation.after_apply(
                 task,
                 before,
-                created=all_made,
+                all_objects_exist=all_objects_exist,
                 parties=reservation.placements(outcome, observed.pods),
                 now=now.timestamp(),
                 expired=now.timestamp() >= lifecycle_end,
             )
-        status = phase.desired_status(
-            task, old_status, outcome, observed, now, created=all_made, reservation=reserved
+        status = task_status.desired_status(
+            task,
+            old_status,
+            outcome,
+            observed,
+            now,
+            all_objects_exist=all_objects_exist,
+            reservation=reserved,
         )
         # 4. events (in _write_status, on a transition) and cleanup
         await self._write_status(task, raw, status)
         if reserved is not None:
             await self._act_on_reservation(task, old_status, reserved)
-        if status.get("phase") in phase.FINISHED:
+        if status.get("phase") in task_status.FINISHED:
             finished = KusciaTask.model_validate({**raw, "status": status})
             await self.finalizer.clean_finished(finished)
-        if status.get("phase") == phase.PENDING:
+        if status.get("phase") == task_status.PENDING:
             # Waiting for an AppImage or namespace, for the reservation's next deadline,
             # or for pods that never start: look again then (SPEC §6), no polling.
             wake_at = lifecycle_end
@@ -263,7 +269,9 @@ class TaskReconciler:
             return None
         return informer.store.get_by_key(object_key(obj))
 
-    def _observed(self, task: KusciaTask, applied: Sequence[dict[str, Any]]) -> phase.Observed:
+    def _observed(
+        self, task: KusciaTask, applied: Sequence[dict[str, Any]]
+    ) -> task_status.Observed:
         children = self.caches.children_of(task.metadata.uid)
         fresh = {(o.get("kind"), object_key(o)): o for o in applied}
         pods = {object_key(p): p for p in children["Pod"]}
@@ -273,7 +281,7 @@ class TaskReconciler:
                 pods.setdefault(key, obj)
             elif kind == "Service":
                 services.setdefault(key, obj)
-        return phase.Observed(pods=pods, services=services)
+        return task_status.Observed(pods=pods, services=services)
 
     # --- status and events -----------------------------------------------------
 
@@ -305,29 +313,33 @@ class TaskReconciler:
         if before == after:
             return
         new_phase, reason, message = after[0], str(new.get("reason") or ""), new.get("message", "")
-        if not old.get("phase") and new_phase != phase.PENDING and phase.resources_created(new):
+        if (
+            not old.get("phase")
+            and new_phase != task_status.PENDING
+            and task_status.resources_created(new)
+        ):
             # Bound and already moving on in its first status: both steps are news.
             await self.events.emit(_ref(task), NORMAL, "Bound", "bound to its AppImages")
-        if new_phase == phase.FAILED:
+        if new_phase == task_status.FAILED:
             await self.events.emit(_ref(task), WARNING, reason or "Failed", str(message))
-        elif new_phase == phase.PENDING and reason:
+        elif new_phase == task_status.PENDING and reason:
             await self.events.emit(_ref(task), WARNING, reason, str(message))
-        elif new_phase == phase.PENDING:
+        elif new_phase == task_status.PENDING:
             await self.events.emit(_ref(task), NORMAL, "Bound", "bound to its AppImages")
-        elif new_phase == phase.RUNNING:
+        elif new_phase == task_status.RUNNING:
             await self.events.emit(_ref(task), NORMAL, "Running", "a pod has started")
-        elif new_phase == phase.SUCCEEDED:
+        elif new_phase == task_status.SUCCEEDED:
             await self.events.emit(_ref(task), NORMAL, "Succeeded", str(message))
 
     async def _report_invalid_task(self, raw: Mapping[str, Any], error: ValidationError) -> None:
         meta = raw["metadata"]
         message = f"KusciaTask {meta.get('namespace')}/{meta['name']}: {first_error(error)}"
         old = raw.get("status") or {}
-        if old.get("phase") == phase.FAILED and old.get("reason") == "InvalidTask":
+        if old.get("phase") == task_status.FAILED and old.get("reason") == "InvalidTask":
             return
-        now = phase.timestamp(self.clock.wall())
+        now = task_status.timestamp(self.clock.wall())
         status = {
-            "phase": phase.FAILED,
+            "phase": task_status.FAILED,
             "reason": "InvalidTask",
             "message": message,
             "startTime": old.get("startTime") or now,

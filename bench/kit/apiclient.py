@@ -104,10 +104,16 @@ class Api:
         return result
 
     async def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 3600
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int = 3600,
+        query: Sequence[tuple[str, str]] = (),
     ) -> AsyncIterator[dict[str, Any]]:
         """Watch events (type, object) from `resource_version` until the server ends it."""
         query = [
+            *query,
             ("watch", "1"),
             ("resourceVersion", resource_version),
             ("allowWatchBookmarks", "true"),

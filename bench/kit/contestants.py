@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from bench.kit.plane import BenchPlane, process_cpu_seconds
 from devcluster.cluster import REPO, free_port
-from devcluster.reconciler_process import metric_total, run_command
+from devcluster.reconciler_process import COMMAND, metric_total, run_command
 
 BIN = Path(sys.executable).parent
 KOPF_PEER = REPO / "bench" / "peers" / "kopf_peer.py"
@@ -99,9 +100,9 @@ class Contestant:
         self._log.close()
 
 
-def _get(url: str) -> str | None:
+def _get(url: str, timeout: float = 5.0) -> str | None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return str(response.read().decode()) if response.status == 200 else None
     except OSError:
         return None
@@ -111,21 +112,36 @@ class Ours(Contestant):
     name = "ours"
     user = "bench-ours"
 
-    def __init__(self, plane: BenchPlane, log: Path, *, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        plane: BenchPlane,
+        log: Path,
+        *flags: str,
+        namespace: str | None = None,
+        program: Sequence[str] = (str(COMMAND),),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`flags` go after the usual ones; `program` runs instead of `kuscia-reconciler`
+        (bench/kit/probe.py), with `env` added to its environment."""
         self.metrics_port, self.health_port = free_port(), free_port()
         kubeconfig = plane.kubeconfig_for(self.user)
-        args = run_command(kubeconfig, self.metrics_port, self.health_port, "--log-format=json")
+        flags = ("--log-format=json", *flags)
         if namespace:
-            args.append(f"--namespace={namespace}")
-        super().__init__(args, log)
+            flags += (f"--namespace={namespace}",)
+        ports = (self.metrics_port, self.health_port)
+        args = run_command(kubeconfig, *ports, *flags, program=program)
+        super().__init__(args, log, env=env)
 
     def ready(self) -> bool:
         return _get(f"http://127.0.0.1:{self.health_port}/readyz") is not None
 
+    def metrics(self, timeout: float = 5.0) -> str | None:
+        """Its /metrics page; None when it does not answer within `timeout` seconds."""
+        return _get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout)
+
     def metric(self, name: str, **labels: str) -> float:
         """The sum of every sample of `name` whose labels include `labels`."""
-        text = _get(f"http://127.0.0.1:{self.metrics_port}/metrics") or ""
-        return metric_total(text, name, **labels)
+        return metric_total(self.metrics() or "", name, **labels)
 
     def synced_seconds(self) -> float:
         """Seconds from process start until it logged that its caches were synced."""

@@ -77,6 +77,37 @@ async def create_at_rate(
     return late
 
 
+async def follow(
+    api: Api,
+    path: str,
+    see: Callable[[dict[str, Any]], None],
+    *,
+    query: Sequence[tuple[str, str]] = (),
+    listed: asyncio.Event | None = None,
+) -> None:
+    """Lists `path`, then watches from there, calling `see` with every object listed,
+    added or modified, until cancelled; `listed` is set after the first list. Any failure
+    (410 Gone, a dropped connection) lists again, so an object may be seen twice."""
+    while True:
+        try:
+            listing = await api.json("GET", path, query=query)
+            for obj in listing["items"]:
+                see(obj)
+            version = listing["metadata"]["resourceVersion"]
+            if listed is not None:
+                listed.set()
+            while True:
+                async for event in api.watch(path, resource_version=version, query=query):
+                    obj = event.get("object") or {}
+                    version = obj.get("metadata", {}).get("resourceVersion", version)
+                    if event.get("type") == "ERROR":
+                        raise ApiError("WATCH", path, int(obj.get("code", 0)), b"")
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        see(obj)
+        except (ApiError, aiohttp.ClientError, OSError, ValueError):
+            await asyncio.sleep(1.0)
+
+
 class Observer:
     """Watches the tasks of one namespace and notes when each is first seen settled."""
 
@@ -84,31 +115,12 @@ class Observer:
         self.api = api
         self.path = TASKS_PATH.format(ns=namespace)
         self.settled_at: dict[str, float] = {}
-        self.events = 0
         self._changed = asyncio.Event()
         self._listed = asyncio.Event()
 
     async def run(self) -> None:
-        """Lists, then watches from there; any failure (410 Gone, a dropped connection)
-        lists again, which can only mark more tasks settled, never fewer."""
-        while True:
-            try:
-                listing = await self.api.json("GET", self.path)
-                for task in listing["items"]:
-                    self._see(task)
-                version = listing["metadata"]["resourceVersion"]
-                self._listed.set()
-                while True:
-                    async for event in self.api.watch(self.path, resource_version=version):
-                        obj = event.get("object") or {}
-                        version = obj.get("metadata", {}).get("resourceVersion", version)
-                        if event.get("type") == "ERROR":
-                            raise ApiError("WATCH", self.path, int(obj.get("code", 0)), b"")
-                        if event.get("type") in ("ADDED", "MODIFIED"):
-                            self.events += 1
-                            self._see(obj)
-            except (ApiError, aiohttp.ClientError, OSError, ValueError):
-                await asyncio.sleep(1.0)
+        """Seeing a task again can only mark more tasks settled, never fewer."""
+        await follow(self.api, self.path, self._see, listed=self._listed)
 
     async def started(self) -> None:
         await self._listed.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,13 +76,3 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_average": os.getloadavg(),
     }
-
-
-def kube_version(kubectl: Path) -> str:
-    out = subprocess.run(
-        [str(kubectl), "version", "--client", "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return out.split('"gitVersion": "', 1)[-1].split('"', 1)[0] if "gitVersion" in out else "?"

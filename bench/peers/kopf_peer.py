@@ -23,7 +23,7 @@ from builders import BuildError, Cluster, plan
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, PARTNER_LABEL, PARTNER_VALUE
 from builders.models import AppImage, KusciaTask
 from informers.store import object_key
-from reconciler import phase
+from reconciler import task_status
 from reconciler.kube import Kube, load_api_client
 
 PEER_VALUE = "kusciakopf"
@@ -101,12 +101,12 @@ async def make_task_objects(
 
     applied = await asyncio.gather(*(apply(obj) for obj in result.objects))
     kopf.info(body, reason="ResourcesCreated", message=f"applied {len(applied)} objects")
-    observed = phase.Observed(
+    observed = task_status.Observed(
         pods={object_key(o): o for o in applied if o.get("kind") == "Pod"},
         services={object_key(o): o for o in applied if o.get("kind") == "Service"},
     )
     now = datetime.datetime.now(datetime.UTC)
-    status = phase.desired_status(task, {}, result, observed, now, created=True)
+    status = task_status.desired_status(task, {}, result, observed, now, all_objects_exist=True)
     patch.status.update(status)
     kopf.info(body, reason="Bound", message="bound to its AppImages")
 

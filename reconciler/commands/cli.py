@@ -62,15 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     render = commands.add_parser("render", help="print the objects a task would produce (offline)")
-    render.add_argument(
-        "-f",
-        "--file",
-        dest="files",
-        action="append",
-        type=Path,
-        required=True,
-        help="AppImage and KusciaTask YAML files (repeatable)",
-    )
+    _files_option(render, "AppImage and KusciaTask YAML files (repeatable)")
     render.add_argument(
         "--namespaces", help="comma-separated namespaces that exist (default: every party's)"
     )
@@ -102,15 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PRIVATE.pem",
         help="unencrypted PEM (PKCS#8) Ed25519 private key",
     )
-    sign.add_argument(
-        "-f",
-        "--file",
-        dest="files",
-        action="append",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="YAML file with AppImage documents (repeatable; '-' is standard input)",
+    _files_option(
+        sign, "YAML file with AppImage documents (repeatable; '-' is standard input)", "FILE"
     )
     sign.add_argument(
         "-i",
@@ -119,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
         help="rewrite each file instead of printing the result",
     )
     return parser
+
+
+def _files_option(parser: argparse.ArgumentParser, help: str, metavar: str | None = None) -> None:
+    """-f/--file, required and repeatable: the files an offline command reads."""
+    parser.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        type=Path,
+        required=True,
+        metavar=metavar,
+        help=help,
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:

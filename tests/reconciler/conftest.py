@@ -21,8 +21,8 @@ from builders.labels import DOMAIN_LABEL, DOMAIN_VALUE
 from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import Kube
-from reconciler.phase import resources_created
 from reconciler.settings import ServerSettings, Settings
+from reconciler.task_status import resources_created
 from tests.conftest import EXAMPLES
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from builders import Cluster, Plan, plan
 from builders.labels import RESERVATION_GATE
 from builders.models import AppImage, KusciaTask
-from reconciler import phase, reservation
+from reconciler import reservation, task_status
 from tests.reconciler.conftest import example
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC).timestamp()
@@ -85,16 +85,16 @@ def test_released_only_once_every_object_exists() -> None:
     task = _task({"resourceReservedSeconds": 10})
     creating = reservation.before_apply({}, task_pods_exist=False, already_created=False, now=T0)
     waiting = reservation.after_apply(
-        task, creating, created=False, parties=[], now=T0, expired=False
+        task, creating, all_objects_exist=False, parties=[], now=T0, expired=False
     )
     assert waiting.state["phase"] == "Creating"
     released = reservation.after_apply(
-        task, creating, created=True, parties=[], now=T0, expired=False
+        task, creating, all_objects_exist=True, parties=[], now=T0, expired=False
     )
     assert released.state["phase"] in ("Reserving", "Reserved")
     parties = reservation.placements(_plan(task), {})
     released = reservation.after_apply(
-        task, creating, created=True, parties=parties, now=T0, expired=False
+        task, creating, all_objects_exist=True, parties=parties, now=T0, expired=False
     )
     assert released.state == {
         "phase": "Reserving",
@@ -134,7 +134,7 @@ def test_min_reserved_members_one_of_two_is_placed_with_alice_alone() -> None:
     state = {"phase": "Reserving", "attempts": 1, "reserveDeadline": "2026-01-01T12:00:30Z"}
     before = reservation.Before(state, True, False)
     after = reservation.after_apply(
-        task, before, created=True, parties=parties, now=T0, expired=False
+        task, before, all_objects_exist=True, parties=parties, now=T0, expired=False
     )
     assert after.reserved
     assert after.event is not None
@@ -162,13 +162,13 @@ def test_a_reservation_not_placed_in_time_fails_removes_the_pods_and_names_the_p
     }
     before = reservation.Before(state, True, False)
     early = reservation.after_apply(
-        task, before, created=True, parties=parties, now=T0 + 9, expired=False
+        task, before, all_objects_exist=True, parties=parties, now=T0 + 9, expired=False
     )
     assert early.state == state
     assert not early.remove_pods
     assert early.wake_at == T0 + 10
     late = reservation.after_apply(
-        task, before, created=True, parties=parties, now=T0 + 10, expired=False
+        task, before, all_objects_exist=True, parties=parties, now=T0 + 10, expired=False
     )
     assert late.remove_pods
     assert late.warning
@@ -213,7 +213,9 @@ def test_after_the_retry_interval_a_new_attempt_is_made_once_the_old_pods_are_go
     assert again == reservation.Before({"phase": "Creating", "attempts": 2}, True, True)
     # While it waits, pods still there (a restart came between) are removed again.
     task = _task()
-    after = reservation.after_apply(task, waiting, created=True, parties=[], now=T0, expired=False)
+    after = reservation.after_apply(
+        task, waiting, all_objects_exist=True, parties=[], now=T0, expired=False
+    )
     assert after.remove_pods
     assert after.wake_at == T0 + 15
 
@@ -233,7 +235,7 @@ def test_lifecycle_running_out_first_fails_with_the_attempts_counted() -> None:
     after = reservation.after_apply(
         task,
         reservation.Before(state, True, False),
-        created=True,
+        all_objects_exist=True,
         parties=parties,
         now=T0 + 40,
         expired=True,
@@ -263,18 +265,20 @@ def test_the_task_stays_pending_until_the_reservation_holds() -> None:
         {**_pod("alice", "secretflow-task-psi-0", node="n1"), "status": {"phase": "Running"}},
         _pod("bob", "secretflow-task-psi-0", message=NO_CPU),
     )
-    observed = phase.Observed(pods=running, services={})
+    observed = task_status.Observed(pods=running, services={})
     state = {"phase": "Reserving", "attempts": 1, "reserveDeadline": "2026-01-01T12:00:30Z"}
     after = reservation.after_apply(
         task,
         reservation.Before(state, True, False),
-        created=True,
+        all_objects_exist=True,
         parties=reservation.placements(result, running),
         now=T0 + 1,
         expired=False,
     )
     now = datetime.fromtimestamp(T0 + 1, UTC)
-    status = phase.desired_status(task, {}, result, observed, now, created=True, reservation=after)
+    status = task_status.desired_status(
+        task, {}, result, observed, now, all_objects_exist=True, reservation=after
+    )
     assert status["phase"] == "Pending"
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["ResourceReserved"]["status"] == "False"
@@ -295,8 +299,14 @@ def test_a_failed_attempt_is_in_the_status_message_and_its_pods_are_not_gone() -
     after = reservation.After(failed, remove_pods=True)
     old = {"podStatuses": {"alice/secretflow-task-psi-0": {"podName": "secretflow-task-psi-0"}}}
     now = datetime.fromtimestamp(T0 + 31, UTC)
-    status = phase.desired_status(
-        task, old, result, phase.Observed({}, {}), now, created=True, reservation=after
+    status = task_status.desired_status(
+        task,
+        old,
+        result,
+        task_status.Observed({}, {}),
+        now,
+        all_objects_exist=True,
+        reservation=after,
     )
     assert status["phase"] == "Pending"  # not PodNotFound: the reservation removed them
     assert "domain [bob] can not reserve resources" in status["message"]
@@ -306,13 +316,13 @@ def test_an_expired_reservation_fails_the_task_with_its_reason() -> None:
     task = _task({"lifecycleSeconds": 60})
     failed = {"phase": "Failed", "attempts": 2}
     now = datetime.fromtimestamp(T0 + 61, UTC)
-    status = phase.desired_status(
+    status = task_status.desired_status(
         task,
         {},
         _plan(task),
-        phase.Observed({}, {}),
+        task_status.Observed({}, {}),
         now,
-        created=True,
+        all_objects_exist=True,
         reservation=reservation.After(failed),
     )
     assert status["phase"] == "Failed"
@@ -367,7 +377,9 @@ def test_an_attempt_keeps_the_gang_choice_it_started_with() -> None:
     # Later rounds read it from the status, whatever the cluster serves meanwhile:
     # a pod's group cannot change once the pod exists.
     task = _task({"resourceReservedSeconds": 5})
-    after = reservation.after_apply(task, started, created=True, parties=[], now=T0, expired=False)
+    after = reservation.after_apply(
+        task, started, all_objects_exist=True, parties=[], now=T0, expired=False
+    )
     again = reservation.before_apply(
         after.state, task_pods_exist=True, already_created=True, now=T0 + 1, gangs=False
     )

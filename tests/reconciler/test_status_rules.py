@@ -12,8 +12,8 @@ import pytest
 
 from builders import BuildError, Cluster, Plan, plan
 from builders.models import KusciaTask
-from reconciler import phase
-from reconciler.phase import FAILED, PENDING, RUNNING, SUCCEEDED, Observed, Verdict
+from reconciler import task_status
+from reconciler.task_status import FAILED, PENDING, RUNNING, SUCCEEDED, Observed, Verdict
 from tests.builders.examples import TASK_UID, make_app_image, party
 
 CREATED = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ def _task(
                 "name": "t1",
                 "namespace": "cross-domain",
                 "uid": TASK_UID,
-                "creationTimestamp": phase.timestamp(CREATED),
+                "creationTimestamp": task_status.timestamp(CREATED),
             },
             "spec": {
                 "initiator": domains[0],
@@ -102,13 +102,13 @@ def test_a_partys_verdict_follows_its_pods(
         extra["minReservedPods"] = min_reserved
     result = _plan(_task(["alice"], **extra))
     observed = _observed(*(_pod("alice", p, i, **s) for i, (p, s) in enumerate(pods)))
-    [verdict] = phase.party_verdicts(result, observed, seen_before)
+    [verdict] = task_status.party_verdicts(result, observed, seen_before)
     assert (verdict.phase, verdict.reason) == expected
 
 
 def test_a_partner_domains_party_is_reported_not_judged() -> None:
     result = _plan(_task(["alice", "carol"]))
-    verdicts = phase.party_verdicts(result, _observed(_pod("alice", "Running")), {})
+    verdicts = task_status.party_verdicts(result, _observed(_pod("alice", "Running")), {})
     assert [v.phase for v in verdicts] == [RUNNING, ""]
     assert "partner domain" in verdicts[1].message
 
@@ -146,12 +146,12 @@ def test_a_tasks_verdict_follows_its_parties(
 ) -> None:
     schedule = {} if min_reserved_members is None else {"minReservedMembers": min_reserved_members}
     task = _task(["alice", "bob"], schedule=schedule)
-    verdict = phase.task_verdict(task, _verdicts(*parties))
+    verdict = task_status.task_verdict(task, _verdicts(*parties))
     assert (verdict.phase, verdict.reason) == expected
 
 
 def test_a_failed_task_reports_its_first_failed_partys_message() -> None:
-    verdict = phase.task_verdict(_task(["alice", "bob"]), _verdicts(RUNNING, FAILED))
+    verdict = task_status.task_verdict(_task(["alice", "bob"]), _verdicts(RUNNING, FAILED))
     assert verdict.message == "party 1"
 
 
@@ -170,7 +170,7 @@ def _conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
         (BuildError("NamespaceNotFound", "no bob"), NOW, (PENDING, "NamespaceNotFound")),
         (
             BuildError("AppImageNotFound", "no img"),
-            CREATED + timedelta(seconds=phase.DEFAULT_LIFECYCLE_SECONDS),
+            CREATED + timedelta(seconds=task_status.DEFAULT_LIFECYCLE_SECONDS),
             (FAILED, "LifecycleExpired"),
         ),
         # Anything else is never going to work: Failed at once, with its own reason.
@@ -181,20 +181,20 @@ def _conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 def test_a_task_that_cannot_be_built_waits_or_fails_by_its_reason(
     error: BuildError, now: datetime, expected: tuple[str, str]
 ) -> None:
-    status = phase.desired_status(
-        _task(["alice", "bob"]), {}, error, _observed(), now, created=False
+    status = task_status.desired_status(
+        _task(["alice", "bob"]), {}, error, _observed(), now, all_objects_exist=False
     )
     assert (status["phase"], status["reason"]) == expected
     assert _conditions(status)["ResourceCreated"] == ("False", error.reason)
     assert [p["phase"] for p in status["partyTaskStatus"]] == [expected[0]] * 2
     if expected[0] == FAILED:
-        assert status["completionTime"] == phase.timestamp(now)
+        assert status["completionTime"] == task_status.timestamp(now)
     else:
         assert "completionTime" not in status
 
 
 @pytest.mark.parametrize(
-    ("created", "pods", "now", "expected_phase", "expected_conditions"),
+    ("all_objects_exist", "pods", "now", "expected_phase", "expected_conditions"),
     [
         (
             False,
@@ -242,7 +242,7 @@ def test_a_task_that_cannot_be_built_waits_or_fails_by_its_reason(
         (
             True,
             [],
-            CREATED + timedelta(seconds=phase.DEFAULT_LIFECYCLE_SECONDS),
+            CREATED + timedelta(seconds=task_status.DEFAULT_LIFECYCLE_SECONDS),
             FAILED,
             {
                 "PortsAllocated": ("True", ""),
@@ -255,7 +255,7 @@ def test_a_task_that_cannot_be_built_waits_or_fails_by_its_reason(
     ],
 )
 def test_a_built_tasks_phase_and_conditions_follow_its_objects_and_pods(
-    created: bool,
+    all_objects_exist: bool,
     pods: list[tuple[str, str]],
     now: datetime,
     expected_phase: str,
@@ -263,39 +263,53 @@ def test_a_built_tasks_phase_and_conditions_follow_its_objects_and_pods(
 ) -> None:
     task = _task(["alice", "bob"])
     observed = _observed(*(_pod(domain, p) for domain, p in pods))
-    status = phase.desired_status(task, {}, _plan(task), observed, now, created=created)
+    status = task_status.desired_status(
+        task, {}, _plan(task), observed, now, all_objects_exist=all_objects_exist
+    )
     assert status["phase"] == expected_phase
     assert _conditions(status) == expected_conditions
-    assert status["startTime"] == phase.timestamp(now)
-    assert status["lastReconcileTime"] == phase.timestamp(now)
+    assert status["startTime"] == task_status.timestamp(now)
+    assert status["lastReconcileTime"] == task_status.timestamp(now)
 
 
 def test_a_finished_task_keeps_its_status_whatever_its_pods_do() -> None:
     task = _task(["alice", "bob"])
     old = {"phase": SUCCEEDED, "reason": "TaskSucceeded", "completionTime": "x"}
     observed = _observed(_pod("alice", "Failed"))
-    assert phase.desired_status(task, old, _plan(task), observed, NOW, created=True) == old
+    assert (
+        task_status.desired_status(task, old, _plan(task), observed, NOW, all_objects_exist=True)
+        == old
+    )
 
 
 def test_an_unchanged_situation_gives_the_same_status_with_no_time_moved() -> None:
     task = _task(["alice", "bob"])
     observed = _observed(_pod("alice", "Running"))
-    first = phase.desired_status(task, {}, _plan(task), observed, NOW, created=True)
+    first = task_status.desired_status(task, {}, _plan(task), observed, NOW, all_objects_exist=True)
     later = NOW + timedelta(seconds=30)
-    again = phase.desired_status(task, first, _plan(task), observed, later, created=True)
+    again = task_status.desired_status(
+        task, first, _plan(task), observed, later, all_objects_exist=True
+    )
     assert again == first  # lastReconcileTime included: no write
 
 
 def test_a_condition_keeps_its_transition_time_until_its_status_flips() -> None:
     task = _task(["alice", "bob"])
-    pending = phase.desired_status(task, {}, _plan(task), _observed(), NOW, created=True)
+    pending = task_status.desired_status(
+        task, {}, _plan(task), _observed(), NOW, all_objects_exist=True
+    )
     later = NOW + timedelta(seconds=30)
-    running = phase.desired_status(
-        task, pending, _plan(task), _observed(_pod("alice", "Running")), later, created=True
+    running = task_status.desired_status(
+        task,
+        pending,
+        _plan(task),
+        _observed(_pod("alice", "Running")),
+        later,
+        all_objects_exist=True,
     )
     times = {c["type"]: c["lastTransitionTime"] for c in running["conditions"]}
-    assert times["ResourceCreated"] == phase.timestamp(NOW)
-    assert times["Running"] == phase.timestamp(later)
+    assert times["ResourceCreated"] == task_status.timestamp(NOW)
+    assert times["Running"] == task_status.timestamp(later)
     assert running["startTime"] == pending["startTime"]
 
 
@@ -315,7 +329,7 @@ def test_a_condition_keeps_its_transition_time_until_its_status_flips() -> None:
 def test_statuses_are_the_same_but_for_last_reconcile_time(
     old: dict[str, Any], new: dict[str, Any], same: bool
 ) -> None:
-    assert phase.same_status(old, new) is same
+    assert task_status.same_status(old, new) is same
 
 
 @pytest.mark.parametrize(
@@ -330,4 +344,4 @@ def test_statuses_are_the_same_but_for_last_reconcile_time(
 def test_resources_created_reads_the_stored_condition(
     conditions: list[dict[str, str]], created: bool
 ) -> None:
-    assert phase.resources_created({"conditions": conditions}) is created
+    assert task_status.resources_created({"conditions": conditions}) is created

@@ -10,7 +10,7 @@ import time
 from prometheus_client import REGISTRY
 
 from reconciler.controller import Controller
-from reconciler.phase import resources_created
+from reconciler.task_status import resources_created
 from tests.reconciler.conftest import Cluster, RunController, example, wait_for
 
 TASKS = 200

@@ -19,7 +19,7 @@ import anyio
 import yaml
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, DOMAIN_LABEL, DOMAIN_VALUE
-from reconciler import phase
+from reconciler import task_status
 from reconciler.kube import (
     APP_IMAGE,
     CONFIG_MAP,
@@ -225,4 +225,4 @@ async def _retrying(
 
 
 def resources_created(task: Mapping[str, Any]) -> bool:
-    return phase.resources_created(task.get("status") or {})
+    return task_status.resources_created(task.get("status") or {})

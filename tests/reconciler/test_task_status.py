@@ -11,7 +11,7 @@ import pytest
 
 from builders import Plan, plan
 from builders.models import KusciaTask
-from reconciler import phase
+from reconciler import task_status
 from tests.builders.examples import ALICE_AND_BOB, TASK_UID, make_app_image, party
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -53,10 +53,12 @@ def _status(
     old: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     result: Plan = plan(task, {"img": IMAGE}, THREE)
-    observed = phase.Observed(
+    observed = task_status.Observed(
         pods={f"{d}/t1-0": p for d, p in pods.items()}, services=services or {}
     )
-    return phase.desired_status(task, old or {}, result, observed, NOW, created=True)
+    return task_status.desired_status(
+        task, old or {}, result, observed, NOW, all_objects_exist=True
+    )
 
 
 def _waiting(reason: str, message: str = "") -> dict[str, Any]:
@@ -149,7 +151,9 @@ def test_service_ready_time_is_kuscias_gateway_annotation_else_its_pods_ready_ti
     pods = {"alice": _pod("alice", "Running", conditions=ready), "bob": _pod("bob", "Running")}
     services = {
         "alice/t1-0-fed": _service("alice"),
-        "bob/t1-0-fed": _service("bob", {phase.READY_TIME_ANNOTATION: "2026-01-02T03:00:07Z"}),
+        "bob/t1-0-fed": _service(
+            "bob", {task_status.READY_TIME_ANNOTATION: "2026-01-02T03:00:07Z"}
+        ),
     }
     statuses = _status(_task(["alice", "bob"]), pods, services)["serviceStatuses"]
     assert statuses["alice/t1-0-fed"]["readyTime"] == "2026-01-02T03:00:09Z"
@@ -225,8 +229,8 @@ def test_a_succeeded_party_stays_succeeded_when_the_task_fails() -> None:
 def test_lifecycle_seconds_zero_means_the_default() -> None:
     created = datetime.fromisoformat(CREATED.replace("Z", "+00:00"))
     for schedule in ({}, {"lifecycleSeconds": 0}):
-        deadline = phase.lifecycle_deadline(_task(["alice"], **schedule), created)
-        assert deadline == created.timestamp() + phase.DEFAULT_LIFECYCLE_SECONDS
+        deadline = task_status.lifecycle_deadline(_task(["alice"], **schedule), created)
+        assert deadline == created.timestamp() + task_status.DEFAULT_LIFECYCLE_SECONDS
 
 
 def test_min_reserved_pods_zero_means_every_replica() -> None:

@@ -333,7 +333,7 @@ def desired_status(
     observed: Observed,
     now: datetime,
     *,
-    created: bool,
+    all_objects_exist: bool,
     reservation: reserve.After | None = None,
 ) -> dict[str, Any]:
     """The whole status the task should carry now (camelCase JSON).
@@ -343,8 +343,8 @@ def desired_status(
     Pending whatever its pods do, and it fails when lifecycleSeconds runs out first.
 
     `old` is the status as stored (not re-serialized from the model, whose
-    defaults would make every comparison differ). `created` says every object
-    of the plan exists (applied this round or found unchanged). Time stamps
+    defaults would make every comparison differ). `all_objects_exist` says
+    every object of the plan exists (applied this round or found unchanged). Time stamps
     that did not change are carried over, so a task whose situation is
     unchanged gets an identical status and no write.
     """
@@ -388,8 +388,8 @@ def desired_status(
         held = reservation is None or reservation.reserved
         # Pods a failed reservation removed are not "gone": only a held one's are.
         seen_before = old.get("podStatuses", {}) if held else {}
-        parties = party_verdicts(outcome, observed, seen_before) if created else []
-        verdict = task_verdict(task, parties) if created else Verdict(PENDING, "", "")
+        parties = party_verdicts(outcome, observed, seen_before) if all_objects_exist else []
+        verdict = task_verdict(task, parties) if all_objects_exist else Verdict(PENDING, "", "")
         if not held and verdict.phase in (RUNNING, SUCCEEDED):
             verdict = Verdict(PENDING, "", "")
         failed = reservation is not None and reservation.state.get("phase") == reserve.FAILED
@@ -403,18 +403,18 @@ def desired_status(
             and verdict.phase == PENDING
         ):
             verdict = Verdict(PENDING, "", reserve.failure_message(reservation.state))
-        if verdict.phase == PENDING and expired and created:
+        if verdict.phase == PENDING and expired and all_objects_exist:
             verdict = Verdict(
                 FAILED, "LifecycleExpired", "pods did not start within lifecycleSeconds"
             )
         conditions = {
             "PortsAllocated": (True, "", ""),
-            "ResourceCreated": (created, "" if created else "Creating", ""),
+            "ResourceCreated": (all_objects_exist, "" if all_objects_exist else "Creating", ""),
         }
         if reservation is not None:
             conditions[reserve.CONDITION] = reserve.condition(task, reservation.state)
             status["reservation"] = reservation.state
-        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and created and held:
+        if verdict.phase in (RUNNING, SUCCEEDED, FAILED) and all_objects_exist and held:
             conditions["Running"] = (True, "", "")
         if verdict.phase in FINISHED:
             conditions["Success"] = (verdict.phase == SUCCEEDED, verdict.reason, verdict.message)

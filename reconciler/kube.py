@@ -15,6 +15,7 @@ from yarl import URL
 
 from informers.apierrors import ApiStatusError
 from informers.decoding import json_loads
+from reconciler.own_writes import OwnWrites
 from reconciler.write_fence import WriteCheck, checked_writes, fence
 
 API_WRITES = Counter(
@@ -123,6 +124,7 @@ class Kube:
         write_guard: WriteCheck | None = None,
         timeout: float = 30.0,
         count_writes: bool = True,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self.api = api
         self.timeout = timeout
@@ -131,6 +133,8 @@ class Kube:
         # seconds it returns bound when the API server may still apply it.
         self.write_guard = write_guard
         self.count_writes = count_writes
+        # Where the resourceVersions of applies to watched kinds are remembered.
+        self.own_writes = own_writes
 
     async def request(
         self,
@@ -188,9 +192,22 @@ class Kube:
         query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
         if dry_run:
             query.append(("dryRun", "All"))
-        return await self.request(
-            "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
-        )
+        own, kind = self.own_writes, str(obj.get("kind"))
+        if own is None or dry_run or not own.tracks(kind):
+            return await self.request(
+                "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
+            )
+        key = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        version: str | None = None
+        own.begin(kind, key)
+        try:
+            answer = await self.request(
+                "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
+            )
+            version = (answer.get("metadata") or {}).get("resourceVersion")
+        finally:
+            own.end(kind, key, version)
+        return answer
 
     async def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
         """Deletes one object (background propagation); False when it was already gone."""

@@ -74,7 +74,7 @@ async def _run_controller(kubeconfig: str, metrics_port: int, health_port: int) 
 
     from reconciler import logs
     from reconciler.controller import Controller
-    from reconciler.kube import load_api_client
+    from reconciler.kube import load_connection
     from reconciler.settings import ServerSettings, Settings
 
     logs.configure("json", "warning")
@@ -96,7 +96,7 @@ async def _run_controller(kubeconfig: str, metrics_port: int, health_port: int) 
                 baseline = _trace_growth(Path(trace_to), baseline)
             await anyio.sleep(SAMPLE_EVERY)
 
-    api = await load_api_client(kubeconfig, None)
+    api = await load_connection(kubeconfig, None)
     settings = Settings(
         server=ServerSettings(
             metrics_address=f"127.0.0.1:{metrics_port}",
@@ -164,9 +164,9 @@ class Driver:
         self.kube: Any = None
 
     async def __aenter__(self) -> Driver:
-        from reconciler.kube import Kube, load_api_client
+        from reconciler.kube import Kube, load_connection
 
-        self.api = await load_api_client(str(self.kubeconfig), None)
+        self.api = await load_connection(str(self.kubeconfig), None)
         self.kube = Kube(self.api)
         return self
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 import structlog
-from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from informers.connection import Api
 from informers.store import object_key
 from reconciler import metrics, phase
 from reconciler.appimage_reconciler import AppImageReconciler
@@ -60,7 +60,7 @@ class Controller:
     level-triggered: the same cache state always gives the same writes, and a settled
     cluster gets none. `stop()` lets in-flight reconciles finish, bounded."""
 
-    def __init__(self, api: ApiClient, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, api: Api, settings: Settings, *, clock: Clock | None = None) -> None:
         self.api = api
         self.settings = settings
         self.clock = clock or RealClock()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp.helpers import get_env_proxy_for_url
 from prometheus_client import Counter
 from yarl import URL
@@ -111,8 +112,12 @@ def resource_of(path: str) -> str:
 
 
 def json_bytes(body: Any) -> bytes:
-    """A request body as JSON."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    """A request body as JSON: orjson, many times faster than the standard encoder, for
+    everything it takes (not integers past 64 bits, nor keys that are not strings)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def kind_of(obj: Mapping[str, Any]) -> Kind:

@@ -98,7 +98,7 @@ class SkipEchoes:
 
     def on_add(self, obj: dict[str, Any], is_initial_list: bool) -> None:
         kind, key, version = _identity(obj)
-        if not version:
+        if not version or is_initial_list:
             self.inner.on_add(obj, is_initial_list)
             return
         self.own.event(kind, key, version, lambda: self.inner.on_add(obj, is_initial_list))
@@ -107,7 +107,7 @@ class SkipEchoes:
         if is_resync and self.skip_unchanged:
             return  # nothing about it changed since this controller last saw it
         kind, key, version = _identity(new)
-        if not version:
+        if not version or is_resync:  # a relist is delivered whatever wrote the version
             self.inner.on_update(old, new, is_resync)
             return
         self.own.event(kind, key, version, lambda: self.inner.on_update(old, new, is_resync))

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
+from yarl import URL
 
 # Watch events of large objects exceed aiohttp's default read buffer; etcd stores
 # requests up to 1.5 MiB.
 READ_BUFFER = 2**21
+
+
+# Characters a path may carry as they are (names are DNS labels; a caller's own query
+# string or escapes pass through), so the URL can be handed over already encoded.
+_PATH_SAFE = "/%?=&:@+,;~!$'()*"
 
 
 class _ApiClientLike(Protocol):
@@ -81,9 +88,9 @@ class Connection:
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's, per request
     ) -> aiohttp.ClientResponse:
         """The response, open; the caller reads it and then releases or closes it."""
-        url = self.host + path
+        url = self.host + quote(path, safe=_PATH_SAFE)
         if query:
-            url += "?" + urlencode(list(query))
+            url += "?" + _query_string(tuple(query))
         headers = {
             "Accept": "application/json",
             "Content-Type": content_type,
@@ -100,7 +107,7 @@ class Connection:
         if self.server_hostname:
             extra["server_hostname"] = self.server_hostname
         return await self.session.request(
-            method, url, data=body, headers=headers, timeout=timeout, **extra
+            method, URL(url, encoded=True), data=body, headers=headers, timeout=timeout, **extra
         )
 
     async def close(self) -> None:
@@ -112,6 +119,12 @@ class Connection:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+@lru_cache(maxsize=512)
+def _query_string(query: tuple[tuple[str, str], ...]) -> str:
+    """Encoded once per distinct query: most repeat (an apply's field manager and force)."""
+    return urlencode(query)
 
 
 def _session(configuration: Any) -> aiohttp.ClientSession:

@@ -78,7 +78,8 @@ async def profile(tasks: int, out: Path) -> None:
                 f"{tasks:,} tasks settled in {run.seconds:.1f} s ({tasks / run.seconds:.1f}/s); "
                 f"controller CPU {run.cpu_seconds:.1f} s "
                 f"({1000 * run.cpu_seconds / tasks:.1f} ms per task); "
-                f"{sum(run.writes.values()):,} writes",
+                f"{sum(run.writes.values()):,} writes; "
+                f"{run.reconciles:,} reconciles ({run.reconciles / tasks:.2f} per task)",
                 file=sys.stderr,
             )
     finally:

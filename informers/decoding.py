@@ -1,5 +1,9 @@
-"""Dropping metadata.managedFields from what the API server sends: from a LIST page while
-it is parsed, from a watch event's single object afterwards.
+"""Parsing what the API server sends, and dropping metadata.managedFields from it: from a
+LIST page while it is parsed, from a watch event's single object afterwards.
+
+Single objects (watch events, answers) are parsed by orjson, several times faster than
+the standard library's parser; what it refuses (nesting past its 1,024 levels, or JSON
+it finds invalid) goes to the standard parser, whose verdict stands.
 
 Inside the parser, each object's managedFields are freed before the next object is built,
 so their memory is reused at once: on a 10,000-object list this leaves half the resident
@@ -16,6 +20,8 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any
+
+import orjson
 
 Loads = Callable[[bytes], Any]
 
@@ -42,7 +48,15 @@ def tolerate_depth(loads: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return decode
 
 
-json_loads = tolerate_depth(json.loads)
+_standard_loads = tolerate_depth(json.loads)
+
+
+def json_loads(data: Any) -> Any:
+    """One JSON document (bytes or str)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _standard_loads(data)
 
 
 def _drop_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +69,7 @@ def page_loads(*, drop_managed_fields: bool) -> Loads:
     """A `json.loads` for LIST pages; with the flag, ObjectMeta comes without managedFields."""
     if drop_managed_fields:
         return tolerate_depth(partial(json.loads, object_hook=_drop_managed_fields))
-    return json_loads
+    return _standard_loads
 
 
 def strip_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:

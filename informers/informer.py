@@ -14,9 +14,9 @@ from typing import Any
 
 import anyio
 import structlog
-from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from informers.connection import Api
 from informers.handlers import EventHandler, HandlerFuncs
 from informers.reflector import Reflector, ReflectorOptions, ReflectorStats, Transform
 from informers.resource import Resource
@@ -43,7 +43,7 @@ class Informer:
 
     def __init__(
         self,
-        api: ApiClient,
+        api: Api,
         resource: Resource,
         *,
         namespace: str | None = None,

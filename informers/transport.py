@@ -1,9 +1,6 @@
-"""Raw GETs through a kubernetes_asyncio ApiClient: its host, auth headers, TLS and
-connection pool, but the undecoded aiohttp response, so lists and watches are parsed
-once as JSON instead of through generated model classes.
-
-Either way kubernetes_asyncio reports a non-2xx answer in this mode (returned, or
-raised as ApiException, KA-12), it leaves here as `ApiStatusError`.
+"""Raw GETs on a Connection (its host, auth headers, TLS and connection pool): the
+undecoded aiohttp response, so lists and watches are parsed once as JSON instead of
+through generated model classes. A non-2xx answer leaves here as `ApiStatusError`.
 """
 
 from __future__ import annotations
@@ -12,16 +9,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from informers.apierrors import ApiStatusError
+from informers.connection import Api, Connection
 from informers.decoding import Loads
 
 
 class RawApi:
-    def __init__(self, api: ApiClient, *, connect_timeout: float = 30.0) -> None:
-        self._api = api
+    def __init__(self, api: Api, *, connect_timeout: float = 30.0) -> None:
+        self._connection = Connection.of(api)
         # No total or read timeout: watches are long, and the inactivity watchdog
         # decides when a silent connection is dead.
         self._timeout = aiohttp.ClientTimeout(
@@ -30,22 +26,11 @@ class RawApi:
 
     @property
     def host(self) -> str:
-        return str(self._api.configuration.host)
+        return self._connection.host
 
     async def get(self, path: str, params: Sequence[tuple[str, str]]) -> aiohttp.ClientResponse:
         """An open 2xx response; the caller must read it and then `release()` or `close()` it."""
-        try:
-            response: aiohttp.ClientResponse = await self._api.call_api(
-                path,
-                "GET",
-                query_params=list(params),
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            )
-        except ApiException as err:
-            raise ApiStatusError.from_body(int(err.status or 0), err.body) from err
+        response = await self._connection.request("GET", path, query=params, timeout=self._timeout)
         if 200 <= response.status < 300:
             return response
         try:

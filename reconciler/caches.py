@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kubernetes_asyncio.client import ApiClient
-
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_UID_LABEL
 from informers.backoff import BackoffPolicy
 from informers.clock import Clock
+from informers.connection import Api
 from informers.informer import Informer
 from informers.reflector import ReflectorOptions
 from informers.resource import Resource
@@ -70,9 +69,7 @@ def child_task_uid(obj: dict[str, Any]) -> list[str]:
 class Caches:
     """Every informer of one controller, created together, run together."""
 
-    def __init__(
-        self, api: ApiClient, *, namespace: str | None, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, api: Api, *, namespace: str | None, clock: Clock | None = None) -> None:
         self._api, self._clock = api, clock
         selector = f"{CONTROLLER_LABEL}={CONTROLLER_VALUE}"
         self.tasks = Informer(

@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 import structlog
-from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from informers.connection import Api
 from informers.store import object_key
 from reconciler import metrics, task_status
 from reconciler.appimage_reconciler import AppImageReconciler
@@ -22,6 +22,7 @@ from reconciler.caches import (
     BY_APP_IMAGE,
     BY_DOMAIN,
     BY_UID,
+    CHILD_KINDS,
     DOMAINS,
     Caches,
     child_task_uid,
@@ -30,6 +31,7 @@ from reconciler.events import EventRecorder
 from reconciler.kube import POD_GROUP, ApiError, Kube
 from reconciler.leaderelection import LeaderElectionConfig, LeaderElector
 from reconciler.loop import TRANSIENT, ReconcileLoop
+from reconciler.own_writes import OwnWrites, SkipEchoes
 from reconciler.server import Probes, Servers
 from reconciler.settings import Settings
 
@@ -60,7 +62,7 @@ class Controller:
     level-triggered: the same cache state always gives the same writes, and a settled
     cluster gets none. `stop()` lets in-flight reconciles finish, bounded."""
 
-    def __init__(self, api: ApiClient, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, api: Api, settings: Settings, *, clock: Clock | None = None) -> None:
         self.api = api
         self.settings = settings
         self.clock = clock or RealClock()
@@ -69,7 +71,13 @@ class Controller:
         self.elector = (
             LeaderElector(api, _leader_config(settings)) if settings.leader.enabled else None
         )
-        self.kube = Kube(api, write_guard=self.elector.check_write if self.elector else None)
+        # The task's own kinds: their watch events that echo an apply of ours bring no news.
+        self.own_writes = OwnWrites({"KusciaTask", *CHILD_KINDS, "PodGroup"})
+        self.kube = Kube(
+            api,
+            write_guard=self.elector.check_write if self.elector else None,
+            own_writes=self.own_writes,
+        )
         self.caches = Caches(api, namespace=settings.namespace, clock=self.clock)
         self.events = EventRecorder(
             self.kube,
@@ -79,7 +87,9 @@ class Controller:
         )
         from reconciler.task_reconciler import TaskReconciler
 
-        self.tasks = TaskReconciler(self.kube, self.caches, self.events, settings, self.clock)
+        self.tasks = TaskReconciler(
+            self.kube, self.caches, self.events, settings, self.clock, own_writes=self.own_writes
+        )
         self.app_images = AppImageReconciler(
             self.kube,
             self.caches,
@@ -124,7 +134,10 @@ class Controller:
 
     def _wire(self) -> None:
         caches, tasks = self.caches, self.task_loop
-        caches.tasks.add_event_handler(tasks.handler(lambda t: [object_key(t)]))
+        own = self.own_writes
+        caches.tasks.add_event_handler(
+            SkipEchoes(tasks.handler(lambda t: [object_key(t)]), own, skip_unchanged=False)
+        )
 
         def tasks_of_app_image(image: dict[str, Any]) -> list[str]:
             waiting = caches.tasks.store.by_index(BY_APP_IMAGE, image["metadata"]["name"])
@@ -137,7 +150,14 @@ class Controller:
         caches.namespaces.add_event_handler(tasks.handler(self._tasks_of_domain))
 
         for informer in caches.children.values():
-            informer.add_event_handler(tasks.handler(self._task_of_child))
+            informer.add_event_handler(self._child_handler())
+
+    def _child_handler(self) -> SkipEchoes:
+        """A child's event brings its task back, unless it is the echo of our own apply
+        or a relist of a version already seen (a relist of the tasks brings each back)."""
+        return SkipEchoes(
+            self.task_loop.handler(self._task_of_child), self.own_writes, skip_unchanged=True
+        )
 
     def _task_of_child(self, child: dict[str, Any]) -> list[str]:
         return [
@@ -230,7 +250,7 @@ class Controller:
             raise
         log.info("gang scheduling: each local party's pods are one PodGroup")
         informer = self.caches.watch_pod_groups()
-        informer.add_event_handler(self.task_loop.handler(self._task_of_child))
+        informer.add_event_handler(self._child_handler())
         self.tasks.gangs = True
 
     async def run(self, *, handle_signals: bool = False) -> None:

@@ -33,8 +33,11 @@ class Finalizer:
         self.caches = caches
         self.settings = settings
 
-    async def clean_finished(self, task: KusciaTask) -> None:
-        """Finished: Pods go (failed ones stay for debugging); on success ConfigMaps too."""
+    async def clean_finished(
+        self, task: KusciaTask, deleted: set[tuple[str, str]] | None = None
+    ) -> None:
+        """Finished: Pods go (failed ones stay for debugging); on success ConfigMaps too.
+        `deleted`: see `delete`."""
         if self.settings.keep_finished:
             return
         children = self.caches.children_of(task.metadata.uid)
@@ -46,7 +49,7 @@ class Finalizer:
         ]
         if task.status.phase == task_status.SUCCEEDED:
             doomed += [("ConfigMap", cm) for cm in children["ConfigMap"]]
-        await self.delete(doomed)
+        await self.delete(doomed, deleted)
 
     async def finalize(self, task: KusciaTask) -> Result:
         """Deleted: remove every object the task made, in every namespace, then let it go."""
@@ -84,13 +87,26 @@ class Finalizer:
                     group.start_soon(list_one, kind, namespace)
         return found
 
-    async def delete(self, objects: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    async def delete(
+        self,
+        objects: Sequence[tuple[str, Mapping[str, Any]]],
+        deleted: set[tuple[str, str]] | None = None,
+    ) -> None:
+        """Deletes each (kind, object); with `deleted`, the (kind, key) of those deleted
+        already (in an earlier pass of the reconcile, before the caches saw it) are
+        skipped, and those deleted now are added."""
         async with anyio.create_task_group() as group:
             for kind, obj in objects:
                 meta = obj["metadata"]
+                if deleted is not None:
+                    key = (kind, f"{meta['namespace']}/{meta['name']}")
+                    if key in deleted:
+                        continue
+                    deleted.add(key)
                 group.start_soon(self.kube.delete, KINDS[kind], meta["namespace"], meta["name"])
 
-    async def set_finalizer(self, task: KusciaTask, *, present: bool) -> None:
+    async def set_finalizer(self, task: KusciaTask, *, present: bool) -> dict[str, Any] | None:
+        """Adds or removes our finalizer; the task as answered (None: it is gone)."""
         body = {
             "apiVersion": task.api_version,
             "kind": task.kind,
@@ -104,7 +120,8 @@ class Finalizer:
             },
         }
         try:
-            await self.kube.apply(body, field_manager=self.settings.field_manager)
+            return await self.kube.apply(body, field_manager=self.settings.field_manager)
         except ApiError as error:
             if not (error.not_found or error.conflict):
                 raise
+        return None

@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import anyio
 import structlog
-from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import Clock, RealClock
+from informers.connection import Api
 from reconciler.kube import LEASE, ApiError, Kube
 from reconciler.leaselock import (
     MICRO_TIME_FORMAT,
@@ -149,7 +149,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        api: ApiClient,
+        api: Api,
         config: LeaderElectionConfig,
         *,
         clock: Clock | None = None,

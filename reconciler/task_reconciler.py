@@ -6,6 +6,7 @@ Events, and clean up finished or deleted tasks (reconciler.finalizer)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -18,6 +19,7 @@ from builders.fieldpath import first_error
 from builders.labels import TASK_UID_LABEL
 from builders.models import KusciaTask
 from informers.clock import Clock
+from informers.decoding import strip_managed_fields
 from informers.store import object_key
 from reconciler import reservation, task_status
 from reconciler.binding import Binder, Unbound
@@ -27,11 +29,26 @@ from reconciler.events import NORMAL, WARNING, EventRecorder
 from reconciler.finalizer import FINALIZER, Finalizer
 from reconciler.kube import ApiError, Kube, kind_of
 from reconciler.outcome import Result
+from reconciler.own_writes import OwnWrites
 from reconciler.settings import Settings
 
 log = structlog.get_logger(__name__)
 NAME_CONFLICT = str(Reason.NAME_CONFLICT)
 IGNORED_FIELD = "PartyTemplateFieldIgnored"  # the Warning Event of a party-template field not taken
+
+
+# Passes of one reconcile (see `reconcile`): a fresh task takes two (objects made behind
+# the reservation's gate, then the gates released); more means the rules keep moving.
+MAX_PASSES = 4
+
+
+@dataclass
+class _Written:
+    """What the passes of one reconcile wrote: objects as the server answered them
+    (newer than the caches, which have yet to see them), and objects deleted."""
+
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    deleted: set[tuple[str, str]] = field(default_factory=set)
 
 
 # ServiceAccount admission refuses a namespace's pods until its "default" ServiceAccount
@@ -54,6 +71,8 @@ class TaskReconciler:
         events: EventRecorder,
         settings: Settings,
         clock: Clock,
+        *,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self.kube = kube
         self.caches = caches
@@ -65,7 +84,8 @@ class TaskReconciler:
         # Task key -> the resourceVersion a status write of ours was based on, until the
         # cache shows a newer one: acting on that version again would undo the write
         # (say, re-create the pods of a task that has just succeeded and been cleaned).
-        self._superseded: dict[str, str] = {}
+        self._superseded: dict[str, set[str]] = {}
+        self.own_writes = own_writes
         # The API server serves PodGroups: a new attempt makes each party one gang.
         self.gangs = False
 
@@ -76,33 +96,64 @@ class TaskReconciler:
         same cache state gives the same writes and a settled task gets none; calling it
         again for a key is always safe; it raises only for what a retry may fix (talking
         to the API server), and reports every problem of the task on the task itself. The
-        Result says when to look again without an event (a deadline)."""
+        Result says when to look again without an event (a deadline).
+
+        A pass that writes the status is followed by another over what the server
+        answered (the task as written, the objects as applied), until one writes no
+        status: the next step of the rules (a reservation's gates released once all
+        objects exist) happens at once, and when the reconcile returns, the task is at a
+        fixed point, so the watch events of its own writes need not bring it back
+        (reconciler.own_writes)."""
         raw = self.caches.tasks.store.get_by_key(key)
         if raw is None:
             self._superseded.pop(key, None)
             return Result()
         if key in self._superseded:
-            if raw["metadata"].get("resourceVersion") == self._superseded[key]:
-                return Result()  # our write's own event brings the task back here
+            if raw["metadata"].get("resourceVersion") in self._superseded[key]:
+                # Older than a status write of ours, whose own event is still to come;
+                # it must bring the task back here even though the write was ours.
+                if self.own_writes is not None:
+                    self.own_writes.forget(str(raw.get("kind")), key)
+                return Result()
             del self._superseded[key]
+        done = _Written()
+        stale: set[str] = set()
+        for _ in range(MAX_PASSES):
+            result, written = await self._pass(raw, done, stale)
+            if written is None:
+                return result
+            stale.add(str(raw["metadata"].get("resourceVersion") or ""))
+            self._superseded[key] = stale - {""}
+            raw = written
+        return Result(requeue_after=0.0)  # still moving: look again, from the caches
+
+    async def _pass(
+        self, raw: dict[str, Any], done: _Written, stale: set[str]
+    ) -> tuple[Result, dict[str, Any] | None]:
+        """One pass of the rules over `raw`; also returns the task as the server answered
+        a status write of this pass (None when it wrote none)."""
         try:
             task = KusciaTask.model_validate(raw)
         except ValidationError as error:
             await self._report_invalid_task(raw, error)
-            return Result()
+            return Result(), None
         if task.metadata.deletion_timestamp:
-            return await self.finalizer.finalize(task)
+            return await self.finalizer.finalize(task), None
         if task.status.phase in task_status.FINISHED:
-            await self.finalizer.clean_finished(task)
-            return Result()
+            await self.finalizer.clean_finished(task, done.deleted)
+            return Result(), None
         if FINALIZER not in task.metadata.finalizers:
-            await self.finalizer.set_finalizer(task, present=True)
+            marked = await self.finalizer.set_finalizer(task, present=True)
+            stale.add(str((marked or {}).get("metadata", {}).get("resourceVersion") or ""))
         now = self.clock.wall()
         old_status = raw.get("status") or {}
         made_before = task_status.resources_created(old_status)  # the stored status says so
         before = reservation.before_apply(
             old_status.get("reservation") or {},
-            task_pods_exist=bool(self.caches.children_of(task.metadata.uid)["Pod"]),
+            task_pods_exist=any(
+                ("Pod", object_key(p)) not in done.deleted
+                for p in self.caches.children_of(task.metadata.uid)["Pod"]
+            ),
             already_created=made_before,
             now=now.timestamp(),
             gangs=self.gangs,
@@ -116,24 +167,23 @@ class TaskReconciler:
             # deleted or broken while this process was down): keep the last status.
             lost = binding.error
             await self.events.emit(_ref(task), WARNING, lost.reason, lost.message)
-            return Result()
+            return Result(), None
         # 2. apply. `all_objects_exist`: every object of the plan exists now, applied this round
         # or found unchanged; the status rules judge pods only then.
         outcome: Plan | BuildError
-        applied: list[dict[str, Any]] = []
         if isinstance(binding, Unbound):
             outcome, all_objects_exist = binding.error, False
         elif binding.revision_lost:
             outcome, all_objects_exist = binding.plan, True  # reported on, never applied over
         else:
             wanted = [o for o in binding.plan.objects if before.make_pods or o["kind"] != "Pod"]
-            answer = await self._apply(task, binding.plan, wanted)
+            answer = await self._apply(task, binding.plan, wanted, done)
             if isinstance(answer, BuildError):  # refused: the task fails with its reason
                 outcome, all_objects_exist = answer, False
             else:
-                outcome, applied, all_objects_exist = binding.plan, answer, True
+                outcome, all_objects_exist = binding.plan, True
         # 3. status
-        observed = self._observed(task, applied)
+        observed = self._observed(task, done)
         created_at = task_status.parse_time(task.metadata.creation_timestamp) or now
         lifecycle_end = task_status.lifecycle_deadline(task, created_at)
         reserved: reservation.After | None = None
@@ -156,30 +206,36 @@ class TaskReconciler:
             reservation=reserved,
         )
         # 4. events (in _write_status, on a transition) and cleanup
-        await self._write_status(task, raw, status)
+        written = await self._write_status(task, raw, status)
         if reserved is not None:
-            await self._act_on_reservation(task, old_status, reserved)
+            await self._act_on_reservation(task, old_status, reserved, done)
         if status.get("phase") in task_status.FINISHED:
             finished = KusciaTask.model_validate({**raw, "status": status})
-            await self.finalizer.clean_finished(finished)
+            await self.finalizer.clean_finished(finished, done.deleted)
         if status.get("phase") == task_status.PENDING:
             # Waiting for an AppImage or namespace, for the reservation's next deadline,
             # or for pods that never start: look again then (SPEC §6), no polling.
             wake_at = lifecycle_end
             if reserved is not None and reserved.wake_at is not None:
                 wake_at = min(wake_at, reserved.wake_at)
-            return Result(requeue_after=max(wake_at - self.clock.wall().timestamp(), 0.0) + 0.5)
-        return Result()
+            wait = max(wake_at - self.clock.wall().timestamp(), 0.0) + 0.5
+            return Result(requeue_after=wait), written
+        return Result(), written
 
     async def _act_on_reservation(
-        self, task: KusciaTask, old_status: Mapping[str, Any], after: reservation.After
+        self,
+        task: KusciaTask,
+        old_status: Mapping[str, Any],
+        after: reservation.After,
+        done: _Written,
     ) -> None:
         """After the status that records it is written: a failed reservation's pods go
         (again, if a restart came between), and a transition is an Event."""
         if after.remove_pods:
             pods = self.caches.children_of(task.metadata.uid)["Pod"]
             await self.finalizer.delete(
-                [("Pod", p) for p in pods if not p["metadata"].get("deletionTimestamp")]
+                [("Pod", p) for p in pods if not p["metadata"].get("deletionTimestamp")],
+                done.deleted,
             )
         before = (old_status.get("reservation") or {}).get("phase")
         if after.event is not None and before != after.state.get("phase"):
@@ -191,7 +247,7 @@ class TaskReconciler:
     # --- applying ----------------------------------------------------------------
 
     async def _apply(
-        self, task: KusciaTask, result: Plan, objects: Sequence[dict[str, Any]]
+        self, task: KusciaTask, result: Plan, objects: Sequence[dict[str, Any]], done: _Written
     ) -> list[dict[str, Any]] | BuildError:
         """Applies every one of `objects` (the plan's, or all but its pods) the live
         one does not already match; returns what the server answered, so the status
@@ -201,7 +257,7 @@ class TaskReconciler:
         conflicts: list[str] = []
         pending: list[tuple[Mapping[str, Any], bool]] = []
         for obj in objects:
-            live = self._live(obj)
+            live = done.objects.get((str(obj["kind"]), object_key(obj))) or self._live(obj)
             owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TASK_UID_LABEL)
             if live is not None and owner != uid:
                 conflicts.append(f"{_describe(obj)} already belongs to another task ({owner})")
@@ -220,7 +276,9 @@ class TaskReconciler:
         async def apply_one(obj: Mapping[str, Any], force: bool) -> None:
             async with limiter:
                 try:
-                    applied.append(await self._apply_ours(obj, uid, force=force))
+                    answer = await self._apply_ours(obj, uid, force=force)
+                    applied.append(answer)
+                    done.objects[(str(obj["kind"]), object_key(obj))] = answer
                 except ApiError as error:
                     if error.conflict:
                         message = f"{_describe(obj)} exists and is not ours: {error.message}"
@@ -269,11 +327,9 @@ class TaskReconciler:
             return None
         return informer.store.get_by_key(object_key(obj))
 
-    def _observed(
-        self, task: KusciaTask, applied: Sequence[dict[str, Any]]
-    ) -> task_status.Observed:
+    def _observed(self, task: KusciaTask, done: _Written) -> task_status.Observed:
         children = self.caches.children_of(task.metadata.uid)
-        fresh = {(o.get("kind"), object_key(o)): o for o in applied}
+        fresh = done.objects
         pods = {object_key(p): p for p in children["Pod"]}
         services = {object_key(s): s for s in children["Service"]}
         for (kind, key), obj in fresh.items():
@@ -287,10 +343,11 @@ class TaskReconciler:
 
     async def _write_status(
         self, task: KusciaTask, raw: Mapping[str, Any], status: dict[str, Any]
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """Writes `status` if it changed; returns the task as the server answered."""
         old = raw.get("status") or {}
         if old == status:
-            return
+            return None
         body = {
             "apiVersion": raw["apiVersion"],
             "kind": raw["kind"],
@@ -300,10 +357,8 @@ class TaskReconciler:
         written = await self.kube.apply(
             body, field_manager=self.settings.field_manager, subresource="status"
         )
-        based_on = raw["metadata"].get("resourceVersion")
-        if based_on and written.get("metadata", {}).get("resourceVersion") != based_on:
-            self._superseded[object_key(raw)] = based_on
         await self._emit_transition(task, old, status)
+        return strip_managed_fields(written)
 
     async def _emit_transition(
         self, task: KusciaTask, old: Mapping[str, Any], new: Mapping[str, Any]

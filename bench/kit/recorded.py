@@ -24,7 +24,7 @@ from informers.clock import FakeClock
 from informers.store import object_key
 from reconciler.caches import Caches
 from reconciler.events import EventRecorder
-from reconciler.kube import Kube
+from reconciler.kube import KUSCIA_TASK, Kube
 from reconciler.settings import Settings
 from reconciler.task_reconciler import TaskReconciler
 
@@ -94,12 +94,15 @@ def group_steps(requests: Sequence[Request]) -> tuple[tuple[Request, ...], ...]:
 
 
 class RecordingKube(Kube):
-    """A Kube that answers every write as the API server would, and remembers it."""
+    """A Kube that answers every write as the API server would, and remembers it. An
+    apply is answered with the whole object as stored, its fields merged in (a status
+    apply answers the task with its spec), since a reconcile goes on from answers."""
 
     def __init__(self, api: ApiClient, now: str) -> None:
         super().__init__(api)
         self.now = now
         self.requests: list[Request] = []
+        self.objects: dict[str, dict[str, Any]] = {}  # by path, as stored
         self._serial = 0
 
     async def request(
@@ -125,12 +128,20 @@ class RecordingKube(Kube):
                 subresource,
             )
         )
-        answer = copy.deepcopy(dict(body or {}))
+        where = path.rstrip("/").removesuffix("/status")
+        answer = copy.deepcopy(self.objects.get(where, {})) if method == "PATCH" else {}
+        for field, value in copy.deepcopy(dict(body or {})).items():
+            if field == "metadata" and isinstance(value, dict):
+                answer.setdefault("metadata", {}).update(value)
+            else:
+                answer[field] = value
         self._serial += 1
         meta = answer.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.UUID(int=self._serial)))
         meta.setdefault("creationTimestamp", self.now)
         meta["resourceVersion"] = str(self._serial)
+        if method == "PATCH":
+            self.objects[where] = copy.deepcopy(answer)
         return answer
 
 
@@ -143,7 +154,8 @@ async def record(
     now: datetime | None = None,
 ) -> list[list[Request]]:
     """For each task (as the API server stores it, without status), the requests one
-    reconcile of it sends, in order."""
+    reconcile of it sends, in order (all its passes: the objects made behind the
+    reservation's gate, the status, then the pods' gates released)."""
     settings = settings or Settings()
     wall = now or datetime.now(UTC)
     clock = FakeClock(wall_start=wall)
@@ -160,6 +172,10 @@ async def record(
         recorded: list[list[Request]] = []
         for task in tasks:
             caches.tasks.store.update(copy.deepcopy(dict(task)))
+            meta = task["metadata"]
+            kube.objects[KUSCIA_TASK.path(meta["namespace"], meta["name"])] = copy.deepcopy(
+                dict(task)
+            )
             kube.requests = []
             await reconciler.reconcile(object_key(task))
             caches.tasks.store.delete(task)

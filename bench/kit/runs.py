@@ -24,7 +24,7 @@ PROGRAMS = ("ceiling", "ours", "kopf")
 CODES = {"ceiling": "ceil", "ours": "ours", "kopf": "kopf"}  # same length: same object sizes
 WORKERS = Settings.workers  # our controller's defaults, which the ceiling copies
 APPLY_CONCURRENCY = Settings.apply_concurrency  # objects of one task at once
-CONNECTIONS = 64  # its connection pool (reconciler.kube.load_api_client)
+CONNECTIONS = 64  # its connection pool (reconciler.kube.load_connection)
 QUIET_SECONDS = 2.0
 
 

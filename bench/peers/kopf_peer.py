@@ -24,7 +24,7 @@ from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, PARTNER_LABEL, P
 from builders.models import AppImage, KusciaTask
 from informers.store import object_key
 from reconciler import task_status
-from reconciler.kube import Kube, load_api_client
+from reconciler.kube import Kube, load_connection
 
 PEER_VALUE = "kusciakopf"
 FIELD_MANAGER = "kopf-peer"
@@ -42,7 +42,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.posting.level = 20  # INFO: the two Events below are posted
-    memo.api = await load_api_client(os.environ.get("KUBECONFIG"), None)
+    memo.api = await load_connection(os.environ.get("KUBECONFIG"), None)
     memo.api.user_agent = "kopf-peer"
     memo.kube = Kube(memo.api)
     memo.app_images = {}

@@ -150,7 +150,8 @@ def _table(figures: dict[str, Figures], tasks: int, idle: float) -> Table:
     zero = all(ours.total(phase) == 0 for phase in PHASES)
     t.notes += [
         f"ours: 0 writes at steady state (goal): {verdict(zero)}; the resync reconciled "
-        f"{ours.resync_reconciles:,} times (tasks come back once per cache that lists them).",
+        f"{ours.resync_reconciles:,} times (goal: once per task; a relisted child whose "
+        "version did not change brings no task back).",
         "Both programs idled side by side, each with its own namespace of tasks. Resync: etcd "
         "compacted and the API server restarted, so every watch lists again. Restart: the "
         "process stopped and a fresh one started over the same settled tasks (kopf runs its "

@@ -147,9 +147,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _run(args: argparse.Namespace) -> None:
     from reconciler.controller import Controller
-    from reconciler.kube import load_api_client
+    from reconciler.kube import load_connection
 
-    api = await load_api_client(args.kubeconfig, args.context)
+    api = await load_connection(args.kubeconfig, args.context)
     async with api:
         await Controller(api, _settings(args)).run(handle_signals=True)
 

@@ -39,14 +39,20 @@ async def _record(uid: str) -> list[recorded.Request]:
     return requests
 
 
-async def test_a_fresh_task_is_finalizer_then_objects_then_event_status_event() -> None:
+async def test_a_fresh_task_is_finalizer_objects_event_status_event_then_gates_released() -> None:
     steps = recorded.group_steps(await _record(recorded.placeholder_uid(1)))
     kinds = [[(r.kind, r.subresource) for r in step] for step in steps]
     assert kinds[0] == [("KusciaTask", "")]
     assert sorted(k for k, _ in kinds[1]) == sorted(
         ["NetworkPolicy", "ConfigMap", "Service", "Service", "Service", "Pod"] * 2
     )
-    assert kinds[2:] == [[("Event", "")], [("KusciaTask", "status")], [("Event", "")]]
+    assert kinds[2:5] == [[("Event", "")], [("KusciaTask", "status")], [("Event", "")]]
+    # The same reconcile's next pass, over the status it wrote: the pods' gates released.
+    assert kinds[5:] == [[("Pod", ""), ("Pod", "")]]
+    gated = [json.loads(r.body)["spec"].get("schedulingGates") for r in steps[1] if r.kind == "Pod"]
+    released = [json.loads(r.body)["spec"].get("schedulingGates") for r in steps[5]]
+    assert all(gated)
+    assert not any(released)
     assert all(r.method == "PATCH" for step in steps for r in step)
     assert all(r.content_type == "application/apply-patch+yaml" for step in steps for r in step)
 

@@ -15,13 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import structlog
 import yaml
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
+from yarl import URL
 
 from devcluster.cluster import ControlPlane
 from reconciler.commands import cli
@@ -40,41 +39,28 @@ DOMAIN_API = "kuscia.secretflow/v1alpha1/Domain"
 
 
 class RequestLog:
-    """Every request an ApiClient sends, as (verb, resource, namespace, name, status)."""
+    """Every request sent on an ApiClient's session, as (verb, resource, namespace, name,
+    status): the controller sends its requests on the session itself."""
 
     def __init__(self) -> None:
         self.requests: list[ApiRequest] = []
 
     def record_on(self, api: client.ApiClient) -> None:
-        send = api.call_api
+        session = api.rest_client.pool_manager
+        send = session._request
 
-        async def call_api(
-            resource_path: str,
-            method: str,
-            path_params: dict[str, Any] | None = None,
-            query_params: list[tuple[str, str]] | None = None,
-            *args: Any,
-            **kwargs: Any,
-        ) -> Any:
-            path = resource_path
-            for key, value in (path_params or {}).items():
-                path = path.replace(f"{{{key}}}", quote(str(value), safe=""))
-            query = list(query_params or [])
-            try:
-                response = await send(
-                    resource_path, method, path_params, query_params, *args, **kwargs
-                )
-            except ApiException as error:
-                status, message = int(error.status or 0), _message(error.body)
-                self.requests += ApiRequest.checks(method, path, query, status, message)
-                raise
-            raw = response[0] if isinstance(response, tuple) else response
+        async def request(method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+            target = URL(url)
+            response = await send(method, url, *args, **kwargs)
             # aiohttp keeps a body once read, so the caller still gets it.
-            message = _message(await raw.read()) if raw.status >= 400 else ""
-            self.requests += ApiRequest.checks(method, path, query, int(raw.status), message)
+            message = _message(await response.read()) if response.status >= 400 else ""
+            query = list(target.query.items())
+            self.requests += ApiRequest.checks(
+                method, target.path, query, int(response.status), message
+            )
             return response
 
-        api.call_api = call_api  # type: ignore[method-assign]
+        session._request = request  # type: ignore[method-assign]
 
 
 def _message(body: str | bytes | None) -> str:

@@ -55,3 +55,13 @@ def test_objects_nested_as_deep_as_the_api_server_allows_still_decode() -> None:
     assert json_loads(deep)["a"]["a"]["a"]
     with pytest.raises(RecursionError):
         json.loads(deep)  # what the informer would die of without the retry
+
+
+def test_one_document_decodes_as_the_standard_parser_does_and_bad_json_is_refused() -> None:
+    event = {**EVENT, "object": {**EVENT["object"], "note": "é ✓ <&>", "n": -(2**63), "f": 0.1}}  # type: ignore[dict-item]
+    text = json.dumps(event, ensure_ascii=False)
+    assert json_loads(text.encode()) == json.loads(text)
+    assert json_loads(text) == json.loads(text)
+    for bad in (b'{"type": "MODIFIED",', b"", b"[1,]"):
+        with pytest.raises(ValueError):  # noqa: PT011 - either parser's error is a ValueError
+            json_loads(bad)

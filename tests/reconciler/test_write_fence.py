@@ -18,7 +18,7 @@ from kubernetes_asyncio import client, config
 from devcluster.cluster import ControlPlane
 from reconciler.controller import Controller
 from reconciler.kube import CONFIG_MAP as CONFIGMAPS
-from reconciler.kube import ApiError, Kube, load_api_client
+from reconciler.kube import ApiError, Kube, load_connection
 from reconciler.leaderelection import (
     LeaderElectionConfig,
     LeaderElector,
@@ -140,9 +140,9 @@ async def test_reads_and_unguarded_writes_are_never_checked(
 
 
 async def test_the_controllers_client_is_fenced(control_plane: ControlPlane) -> None:
-    api = await load_api_client(str(control_plane.kubeconfig), None)
+    api = await load_connection(str(control_plane.kubeconfig), None)
     try:
-        assert api.rest_client.pool_manager._request_class is FencedRequest
+        assert api.session._request_class is FencedRequest
     finally:
         await api.close()
 

@@ -1,6 +1,7 @@
 """The informers the controller runs and the indexes it reads them by: tasks
 by AppImage, by party domain and by uid; children by the task uid label; and
-Kuscia's Domains, where that CRD is served."""
+Kuscia's Domains, where that CRD is served. Each keeps what
+reconciler.cache_transforms leaves of its kind."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from informers.clock import Clock
 from informers.informer import Informer
 from informers.reflector import ReflectorOptions
 from informers.resource import Resource
+from reconciler import cache_transforms
 
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
@@ -82,10 +84,25 @@ class Caches:
             indexers={BY_APP_IMAGE: task_app_images, BY_DOMAIN: task_domains, BY_UID: object_uid},
             clock=clock,
             name="kusciatasks",
+            transform=cache_transforms.whole,
             options=OPTIONS,
         )
-        self.app_images = Informer(api, APP_IMAGES, clock=clock, name="appimages", options=OPTIONS)
-        self.namespaces = Informer(api, NAMESPACES, clock=clock, name="namespaces", options=OPTIONS)
+        self.app_images = Informer(
+            api,
+            APP_IMAGES,
+            clock=clock,
+            name="appimages",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
+        )
+        self.namespaces = Informer(
+            api,
+            NAMESPACES,
+            clock=clock,
+            name="namespaces",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
+        )
         self.children = {
             kind: Informer(
                 api,
@@ -95,6 +112,7 @@ class Caches:
                 clock=clock,
                 name=resource.plural,
                 options=OPTIONS,
+                transform=cache_transforms.for_kind(kind),
             )
             for kind, resource in CHILD_KINDS.items()
         }
@@ -103,7 +121,12 @@ class Caches:
     def watch_domains(self) -> Informer:
         """Adds the Domain informer (before the caches run)."""
         self.domains = Informer(
-            self._api, DOMAINS, clock=self._clock, name="domains", options=OPTIONS
+            self._api,
+            DOMAINS,
+            clock=self._clock,
+            name="domains",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
         )
         return self.domains
 
@@ -122,6 +145,7 @@ class Caches:
             clock=self._clock,
             name=POD_GROUPS.plural,
             options=OPTIONS,
+            transform=cache_transforms.whole,
         )
         self.children["PodGroup"] = informer
         return informer

@@ -4,6 +4,7 @@ lives in one anyio task group, so shutdown and failure travel the same way."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -246,6 +247,9 @@ class Controller:
             for informer in self.caches.all:
                 await informer.wait_for_sync()
             log.info("caches synced", tasks=len(self.caches.tasks.store.list_keys()))
+            # Everything cached so far lives as long as the process: a full collection
+            # need not walk it again (at 10,000 tasks, 130,000 objects and their dicts).
+            gc.freeze()
             if self.elector is not None:
                 await self.elector.run(self._lead)
                 if not self._stopping:

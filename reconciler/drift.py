@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builders.labels import RESERVATION_GATE
+from reconciler.cache_transforms import digested
 
 
 def covers(live: Any, desired: Any) -> bool:
@@ -50,9 +51,11 @@ def _gate_released(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
 
 
 def apply_needed(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """`live` as the caches keep it (reconciler.cache_transforms): a ConfigMap's data
+    values are digests there, so the desired ones are compared as digests."""
     if live is None:
         return True
     if desired.get("kind") == "Pod" and _gate_released(live, desired):
         return True
-    body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    body = {k: v for k, v in digested(desired).items() if k not in ("apiVersion", "kind")}
     return not covers(live, body)

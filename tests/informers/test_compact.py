@@ -15,7 +15,8 @@ def test_an_interned_copy_is_equal_and_shares_keys_and_short_values() -> None:
     first = json.loads('{"metadata": {"namespace": "alice", "labels": {"app": "x"}}, "n": [1, 2]}')
     second = json.loads('{"metadata": {"namespace": "alice", "labels": {"app": "x"}}, "n": [1, 2]}')
     a, b = interned_object(first), interned_object(second)
-    assert a == first and b == second
+    assert a == first
+    assert b == second
     assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
     (key_a,) = a["metadata"]["labels"]
     (key_b,) = b["metadata"]["labels"]

@@ -59,7 +59,7 @@ def _every_builder_field() -> list[dict[str, Any]]:
 
 def _as_stored(desired: dict[str, Any]) -> dict[str, Any]:
     """Roughly what the API server stores: the desired object plus defaults and status."""
-    live = copy.deepcopy({k: v for k, v in desired.items()})
+    live = copy.deepcopy(desired)
     meta = live["metadata"]
     meta.update(uid="u-1", resourceVersion="7", creationTimestamp="2026-01-01T00:00:00Z")
     meta["managedFields"] = [{"manager": "kuscia-reconciler", "fieldsV1": {"f:spec": {}}}]
@@ -136,7 +136,12 @@ def test_what_the_status_rules_read_of_a_pod_is_kept() -> None:
             "startTime": "t0",
             "podIP": "198.18.0.5",
             "conditions": [
-                {"type": "Ready", "status": "True", "lastTransitionTime": "t1", "lastProbeTime": None}
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "lastTransitionTime": "t1",
+                    "lastProbeTime": None,
+                }
             ],
             "containerStatuses": [
                 {

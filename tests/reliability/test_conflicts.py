@@ -133,7 +133,8 @@ async def test_a_config_map_data_edit_is_restored_though_the_cache_keeps_only_di
     rendered = (await scenario.kube.request("GET", path))["data"]
     (key,) = rendered
     cached = controller.caches.children["ConfigMap"].store.get_by_key(f"{alice}/rendered-0-config")
-    assert cached is not None and cached["data"] == {key: data_digest(rendered[key])}
+    assert cached is not None
+    assert cached["data"] == {key: data_digest(rendered[key])}
 
     await anyio.to_thread.run_sync(
         lambda: control_plane.run_kubectl(

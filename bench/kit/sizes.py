@@ -6,7 +6,8 @@ cores; BENCH_FULL=1 uses the issue's; each size can also be set on its own:
     BENCH_TRICKLE_SECONDS   seconds of trickle               (full: 60)
     BENCH_IDLE_SECONDS      seconds of steady-state idle     (full: 300)
     BENCH_MEMORY_TASKS      settled task counts, comma-sep.  (full: 0,1000,10000)
-    BENCH_SCENARIOS         which to run: burst,steady,trickle,memory (memory includes cold start)
+    BENCH_SCENARIOS         which to run: burst,steady,trickle,memory,scheduled (memory
+                            includes cold start; scheduled: the burst on the scheduled cluster)
 
 A trickle rate the machine cannot sustain measures a growing backlog, not latency:
 unless BENCH_TRICKLE_RATE is given, the rate is capped at half the ceiling's burst
@@ -19,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCENARIOS = ("burst", "steady", "trickle", "memory")
+SCENARIOS = ("burst", "steady", "trickle", "memory", "scheduled")
 
 DEFAULT = {
     "burst_tasks": "300",

@@ -76,8 +76,16 @@ class World:
         return path
 
 
-async def make_world(workdir: Path, task_namespaces: list[str]) -> World:
-    plane = BenchPlane(workdir / "plane")
+async def make_world(
+    workdir: Path,
+    task_namespaces: list[str],
+    *,
+    plane: BenchPlane | None = None,
+    app_image_env: dict[str, str] | None = None,
+) -> World:
+    """`plane`: a bench plane of another kind, not yet started (the scheduled cluster);
+    `app_image_env`: variables added to every container of the AppImage."""
+    plane = plane or BenchPlane(workdir / "plane")
     for user in USERS:
         plane.add_user(user)
     plane.start()
@@ -94,6 +102,11 @@ async def make_world(workdir: Path, task_namespaces: list[str]) -> World:
                 body={"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
             )
         image = yaml.safe_load((EXAMPLES / "secretflow-image.yaml").read_text())
+        for template in image["spec"]["deployTemplates"] if app_image_env else []:
+            for container in template["spec"]["containers"]:
+                container.setdefault("env", []).extend(
+                    {"name": name, "value": value} for name, value in app_image_env.items()
+                )
         world.app_image = await api.json("POST", APP_IMAGES, body=image)
         listing = await api.json("GET", "/api/v1/namespaces")
         world.namespaces = listing["items"]

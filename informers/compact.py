@@ -11,19 +11,48 @@ from typing import Any
 # interning one that is unique only adds an entry to the interpreter's table.
 SHORT_STRING = 64
 
+_intern = sys.intern
+
 
 def interned(value: Any) -> Any:
     """A copy of a JSON value (dicts, lists, scalars) with keys and short strings interned."""
     kind = type(value)
     if kind is dict:
-        return {sys.intern(key): interned(item) for key, item in value.items()}
+        return interned_object(value)
     if kind is list:
-        return [interned(item) for item in value]
+        return _list(value)
     if kind is str and len(value) <= SHORT_STRING:
-        return sys.intern(value)
+        return _intern(value)
     return value
 
 
 def interned_object(obj: dict[str, Any]) -> dict[str, Any]:
-    """`interned` for one object, as an informer's transform."""
-    return {sys.intern(key): interned(item) for key, item in obj.items()}
+    """`interned` for one object (a dict), as an informer's transform."""
+    # One loop per container, scalars handled inline: this runs for every event.
+    out = {}
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is str:
+            if len(value) <= SHORT_STRING:
+                value = _intern(value)
+        elif kind is dict:
+            value = interned_object(value)
+        elif kind is list:
+            value = _list(value)
+        out[_intern(key)] = value
+    return out
+
+
+def _list(items: list[Any]) -> list[Any]:
+    out = []
+    for value in items:
+        kind = type(value)
+        if kind is str:
+            if len(value) <= SHORT_STRING:
+                value = _intern(value)
+        elif kind is dict:
+            value = interned_object(value)
+        elif kind is list:
+            value = _list(value)
+        out.append(value)
+    return out

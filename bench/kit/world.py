@@ -52,8 +52,11 @@ class World:
         }
         return json.dumps(raw).encode()
 
-    async def record(self, names: list[str], namespace: str) -> dict[str, recorded.TaskRequests]:
-        """What the controller sends for each named task once created (placeholder uids)."""
+    async def record(
+        self, names: list[str], namespace: str, *, rounds: int = 1
+    ) -> dict[str, recorded.TaskRequests]:
+        """What the controller sends for each named task once created (placeholder uids);
+        `rounds`: as recorded.record."""
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         stored = []
         for i, name in enumerate(names):
@@ -63,7 +66,7 @@ class World:
             task["metadata"]["namespace"] = namespace
             stored.append(task)
         requests = await recorded.record(
-            stored, app_images=[self.app_image], namespaces=self.namespaces
+            stored, app_images=[self.app_image], namespaces=self.namespaces, rounds=rounds
         )
         return {
             name: recorded.TaskRequests(name, recorded.placeholder_uid(i), recorded.group_steps(r))

@@ -314,10 +314,12 @@ def _full_collections_deferred() -> Iterator[None]:
     Each full collection walks every object tracked so far, and while the first lists
     grow the heap one runs at every quarter of growth: several walks of 130,000 objects
     and their dicts at 10,000 tasks. What the initial sync cached lives as long as the
-    process, so once synced it is moved out of the collector's sight (gc.freeze)."""
+    process, so once synced one full collection runs and what is left is moved out of
+    the collector's sight (gc.freeze)."""
     gc.set_threshold(GC_THRESHOLD[0], GC_THRESHOLD[1], DEFERRED_FULL_COLLECTIONS)
     try:
         yield
+        gc.collect()  # once, so no garbage of the start is frozen with the cache
         gc.freeze()
     finally:
         gc.set_threshold(*GC_THRESHOLD)

@@ -34,6 +34,21 @@ def progress(message: str) -> None:
 
 
 async def run_all(chosen: sizes.Sizes, workdir: Path) -> list[Table]:
+    tables: list[Table] = []
+    bare_burst: dict[str, Any] | None = None
+    if set(chosen.scenarios) - {"scheduled"}:
+        tables, bare_burst = await _on_the_bare_plane(chosen, workdir)
+    if "scheduled" in chosen.scenarios:
+        progress(f"scheduled cluster: a burst of {chosen.burst_tasks:,} tasks whose pods run")
+        table = await scheduled.run(workdir / "scheduled", chosen.burst_tasks, bare_burst)
+        tables.append(_done(table))
+    return tables
+
+
+async def _on_the_bare_plane(
+    chosen: sizes.Sizes, workdir: Path
+) -> tuple[list[Table], dict[str, Any] | None]:
+    """Every scenario but the scheduled cluster's, and the burst's figures if it ran."""
     progress(f"starting a control plane in {workdir}")
     world = await make_world(workdir, TASK_NAMESPACES)
     audit = AuditCounter(world.plane.audit_log)
@@ -89,11 +104,7 @@ async def run_all(chosen: sizes.Sizes, workdir: Path) -> list[Table]:
         for contestant in running.values():
             contestant.stop()
         world.plane.stop()
-    if "scheduled" in chosen.scenarios:
-        progress(f"scheduled cluster: a burst of {chosen.burst_tasks:,} tasks whose pods run")
-        table = await scheduled.run(workdir / "scheduled", chosen.burst_tasks, bare_burst)
-        tables.append(_done(table))
-    return tables
+    return tables, bare_burst
 
 
 def _trickle_rate(chosen: sizes.Sizes, ceiling_rate: float) -> tuple[float, str]:

@@ -1,7 +1,7 @@
 """How big each scenario is. `make bench` uses sizes that fit a few minutes on two
 cores; BENCH_FULL=1 uses the issue's; each size can also be set on its own:
 
-    BENCH_BURST_TASKS       tasks created at once            (full: 1000)
+    BENCH_BURST_TASKS       tasks created at once, on both clusters (full: 1000)
     BENCH_TRICKLE_RATE      tasks per second                 (full: 50)
     BENCH_TRICKLE_SECONDS   seconds of trickle               (full: 60)
     BENCH_IDLE_SECONDS      seconds of steady-state idle     (full: 300)

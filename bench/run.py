@@ -24,7 +24,7 @@ from bench.kit.contestants import Contestant
 from bench.kit.plane import AuditCounter
 from bench.kit.report import Table, machine
 from bench.kit.world import make_world
-from bench.scenarios import burst, memory, steady, trickle
+from bench.scenarios import burst, memory, scheduled, steady, trickle
 
 TASK_NAMESPACES = [*(runs.namespace_of(p) for p in runs.PROGRAMS), memory.NAMESPACE]
 
@@ -34,11 +34,27 @@ def progress(message: str) -> None:
 
 
 async def run_all(chosen: sizes.Sizes, workdir: Path) -> list[Table]:
+    tables: list[Table] = []
+    bare_burst: dict[str, Any] | None = None
+    if set(chosen.scenarios) - {"scheduled"}:
+        tables, bare_burst = await _on_the_bare_plane(chosen, workdir)
+    if "scheduled" in chosen.scenarios:
+        progress(f"scheduled cluster: a burst of {chosen.burst_tasks:,} tasks whose pods run")
+        table = await scheduled.run(workdir / "scheduled", chosen.burst_tasks, bare_burst)
+        tables.append(_done(table))
+    return tables
+
+
+async def _on_the_bare_plane(
+    chosen: sizes.Sizes, workdir: Path
+) -> tuple[list[Table], dict[str, Any] | None]:
+    """Every scenario but the scheduled cluster's, and the burst's figures if it ran."""
     progress(f"starting a control plane in {workdir}")
     world = await make_world(workdir, TASK_NAMESPACES)
     audit = AuditCounter(world.plane.audit_log)
     tables: list[Table] = []
     running: dict[str, Contestant] = {}
+    bare_burst: dict[str, Any] | None = None
     try:
         async with world.api(128) as api:
             progress("warming the API server up")
@@ -52,6 +68,7 @@ async def run_all(chosen: sizes.Sizes, workdir: Path) -> list[Table]:
                 kopf_rss[0] = table.figures["rss_mib_at_start"]["kopf"]
                 if "burst" in chosen.scenarios:
                     tables.append(_done(table))
+                    bare_burst = table.figures
             if "steady" in chosen.scenarios:
                 progress(f"steady state: {chosen.idle_seconds:.0f} s idle, resync, restart")
                 held = chosen.burst_tasks + 1  # and the warm-up task
@@ -87,7 +104,7 @@ async def run_all(chosen: sizes.Sizes, workdir: Path) -> list[Table]:
         for contestant in running.values():
             contestant.stop()
         world.plane.stop()
-    return tables
+    return tables, bare_burst
 
 
 def _trickle_rate(chosen: sizes.Sizes, ceiling_rate: float) -> tuple[float, str]:

@@ -1,6 +1,7 @@
 """The informers the controller runs and the indexes it reads them by: tasks
 by AppImage, by party domain and by uid; children by the task uid label; and
-Kuscia's Domains, where that CRD is served."""
+Kuscia's Domains, where that CRD is served. Each keeps what
+reconciler.cache_transforms leaves of its kind."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from informers.connection import Api
 from informers.informer import Informer
 from informers.reflector import ReflectorOptions
 from informers.resource import Resource
+from reconciler import cache_transforms
 
 TASKS = Resource("kuscia.secretflow", "v1alpha1", "kusciatasks", namespaced=True)
 APP_IMAGES = Resource("kuscia.secretflow", "v1alpha1", "appimages", namespaced=False)
@@ -79,10 +81,25 @@ class Caches:
             indexers={BY_APP_IMAGE: task_app_images, BY_DOMAIN: task_domains, BY_UID: object_uid},
             clock=clock,
             name="kusciatasks",
+            transform=cache_transforms.whole,
             options=OPTIONS,
         )
-        self.app_images = Informer(api, APP_IMAGES, clock=clock, name="appimages", options=OPTIONS)
-        self.namespaces = Informer(api, NAMESPACES, clock=clock, name="namespaces", options=OPTIONS)
+        self.app_images = Informer(
+            api,
+            APP_IMAGES,
+            clock=clock,
+            name="appimages",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
+        )
+        self.namespaces = Informer(
+            api,
+            NAMESPACES,
+            clock=clock,
+            name="namespaces",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
+        )
         self.children = {
             kind: Informer(
                 api,
@@ -92,6 +109,7 @@ class Caches:
                 clock=clock,
                 name=resource.plural,
                 options=OPTIONS,
+                transform=cache_transforms.for_kind(kind),
             )
             for kind, resource in CHILD_KINDS.items()
         }
@@ -100,7 +118,12 @@ class Caches:
     def watch_domains(self) -> Informer:
         """Adds the Domain informer (before the caches run)."""
         self.domains = Informer(
-            self._api, DOMAINS, clock=self._clock, name="domains", options=OPTIONS
+            self._api,
+            DOMAINS,
+            clock=self._clock,
+            name="domains",
+            options=OPTIONS,
+            transform=cache_transforms.whole,
         )
         return self.domains
 
@@ -119,6 +142,7 @@ class Caches:
             clock=self._clock,
             name=POD_GROUPS.plural,
             options=OPTIONS,
+            transform=cache_transforms.whole,
         )
         self.children["PodGroup"] = informer
         return informer

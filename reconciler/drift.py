@@ -8,6 +8,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builders.labels import RESERVATION_GATE
+from reconciler.cache_transforms import digested
+
+
+def _is_map(value: Any) -> bool:
+    # JSON from the caches is plain dicts and lists: skip the slower ABC check for them.
+    kind = type(value)
+    return kind is dict or (kind is not list and kind is not str and isinstance(value, Mapping))
+
+
+def _is_list(value: Any) -> bool:
+    kind = type(value)
+    if kind is list:
+        return True
+    if kind is dict or kind is str:
+        return False
+    return isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def covers(live: Any, desired: Any) -> bool:
@@ -18,14 +34,16 @@ def covers(live: Any, desired: Any) -> bool:
     subsets and each desired list item must be covered by some live item.
     Numbers and their string forms (`cpu: 1` vs "1") count as equal.
     """
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
+    if type(desired) is str and type(live) is str:
+        return live == desired
+    if _is_map(desired):
+        return _is_map(live) and all(
             key in live and covers(live[key], value) for key, value in desired.items()
         )
-    if isinstance(desired, Sequence) and not isinstance(desired, str):
-        if not isinstance(live, Sequence) or isinstance(live, str):
+    if _is_list(desired):
+        if not _is_list(live):
             return False
-        if desired and all(isinstance(item, Mapping) for item in desired):
+        if desired and all(_is_map(item) for item in desired):
             return all(any(covers(candidate, item) for candidate in live) for item in desired)
         return len(live) == len(desired) and all(
             covers(a, b) for a, b in zip(live, desired, strict=True)
@@ -50,9 +68,11 @@ def _gate_released(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
 
 
 def apply_needed(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """`live` as the caches keep it (reconciler.cache_transforms): a ConfigMap's data
+    values are digests there, so the desired ones are compared as digests."""
     if live is None:
         return True
     if desired.get("kind") == "Pod" and _gate_released(live, desired):
         return True
-    body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    body = {k: v for k, v in digested(desired).items() if k not in ("apiVersion", "kind")}
     return not covers(live, body)

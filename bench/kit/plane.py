@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from devcluster.cluster import ControlPlane
+from devcluster.scheduled import ScheduledCluster
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -123,3 +124,9 @@ def count_line(line: bytes, counts: dict[str, Counter[str]]) -> None:
     what = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
     user = (event.get("user") or {}).get("username", "?")
     counts.setdefault(user, Counter())[f"{event['verb']} {what}"] += 1
+
+
+@dataclass
+class ScheduledBenchPlane(BenchPlane, ScheduledCluster):
+    """BenchPlane on the scheduled cluster: kube-scheduler binds the pods to KWOK nodes,
+    whose stages move them to Running, and kube-controller-manager runs as in a cluster."""

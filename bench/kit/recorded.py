@@ -22,6 +22,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from informers.clock import FakeClock
 from informers.store import object_key
+from reconciler import cache_transforms
 from reconciler.caches import Caches
 from reconciler.events import EventRecorder
 from reconciler.kube import KUSCIA_TASK, Kube
@@ -152,10 +153,13 @@ async def record(
     namespaces: Sequence[dict[str, Any]],
     settings: Settings | None = None,
     now: datetime | None = None,
+    rounds: int = 1,
 ) -> list[list[Request]]:
     """For each task (as the API server stores it, without status), the requests one
     reconcile of it sends, in order (all its passes: the objects made behind the
-    reservation's gate, the status, then the pods' gates released)."""
+    reservation's gate, the status, then the pods' gates released); with `rounds` > 1,
+    also those of the reconciles that follow once the caches hold what the one before
+    wrote, until one sends nothing."""
     settings = settings or Settings()
     wall = now or datetime.now(UTC)
     clock = FakeClock(wall_start=wall)
@@ -176,13 +180,49 @@ async def record(
             kube.objects[KUSCIA_TASK.path(meta["namespace"], meta["name"])] = copy.deepcopy(
                 dict(task)
             )
-            kube.requests = []
-            await reconciler.reconcile(object_key(task))
+            sent: list[Request] = []
+            for _ in range(rounds):
+                kube.requests = []
+                await reconciler.reconcile(object_key(task))
+                sent += kube.requests
+                if not kube.requests:
+                    break
+                _cache_what_was_written(caches, kube.requests, kube.now)
             caches.tasks.store.delete(task)
-            recorded.append(kube.requests)
+            for store in (informer.store for informer in caches.children.values()):
+                for key in store.list_keys():
+                    store.delete_key(key)
+            recorded.append(sent)
         return recorded
     finally:
         await api.close()
+
+
+def _cache_what_was_written(caches: Caches, requests: Sequence[Request], now: str) -> None:
+    """The caches as the watches would leave them after these writes: each child as
+    the informer keeps it, the task with its new status and metadata."""
+    for serial, request in enumerate(requests):
+        body = json.loads(request.body)
+        meta = body.get("metadata") or {}
+        if request.child:
+            meta.update(uid=f"{meta['name']}-{serial}", creationTimestamp=now)
+            meta["resourceVersion"] = str(serial)
+            store = caches.children[request.kind].store
+            store.update(cache_transforms.for_kind(request.kind)(body))
+            continue
+        if request.kind != "KusciaTask":
+            continue
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        stored = caches.tasks.store.get_by_key(key)
+        if stored is None:
+            continue
+        if request.subresource == "status":
+            stored = {**stored, "status": body["status"]}
+        else:
+            stored = {**stored, "metadata": {**stored["metadata"], **meta}}
+        rv = int(stored["metadata"].get("resourceVersion") or 0) + 1
+        stored["metadata"] = {**stored["metadata"], "resourceVersion": str(rv)}
+        caches.tasks.store.update(stored)
 
 
 def stored_task(

@@ -1,12 +1,13 @@
 """How big each scenario is. `make bench` uses sizes that fit a few minutes on two
 cores; BENCH_FULL=1 uses the issue's; each size can also be set on its own:
 
-    BENCH_BURST_TASKS       tasks created at once            (full: 1000)
+    BENCH_BURST_TASKS       tasks created at once, on both clusters (full: 1000)
     BENCH_TRICKLE_RATE      tasks per second                 (full: 50)
     BENCH_TRICKLE_SECONDS   seconds of trickle               (full: 60)
     BENCH_IDLE_SECONDS      seconds of steady-state idle     (full: 300)
     BENCH_MEMORY_TASKS      settled task counts, comma-sep.  (full: 0,1000,10000)
-    BENCH_SCENARIOS         which to run: burst,steady,trickle,memory (memory includes cold start)
+    BENCH_SCENARIOS         which to run: burst,steady,trickle,memory,scheduled (memory
+                            includes cold start; scheduled: the burst on the scheduled cluster)
 
 A trickle rate the machine cannot sustain measures a growing backlog, not latency:
 unless BENCH_TRICKLE_RATE is given, the rate is capped at half the ceiling's burst
@@ -19,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SCENARIOS = ("burst", "steady", "trickle", "memory")
+SCENARIOS = ("burst", "steady", "trickle", "memory", "scheduled")
 
 DEFAULT = {
     "burst_tasks": "300",

@@ -52,8 +52,11 @@ class World:
         }
         return json.dumps(raw).encode()
 
-    async def record(self, names: list[str], namespace: str) -> dict[str, recorded.TaskRequests]:
-        """What the controller sends for each named task once created (placeholder uids)."""
+    async def record(
+        self, names: list[str], namespace: str, *, rounds: int = 1
+    ) -> dict[str, recorded.TaskRequests]:
+        """What the controller sends for each named task once created (placeholder uids);
+        `rounds`: as recorded.record."""
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         stored = []
         for i, name in enumerate(names):
@@ -63,7 +66,7 @@ class World:
             task["metadata"]["namespace"] = namespace
             stored.append(task)
         requests = await recorded.record(
-            stored, app_images=[self.app_image], namespaces=self.namespaces
+            stored, app_images=[self.app_image], namespaces=self.namespaces, rounds=rounds
         )
         return {
             name: recorded.TaskRequests(name, recorded.placeholder_uid(i), recorded.group_steps(r))
@@ -76,8 +79,16 @@ class World:
         return path
 
 
-async def make_world(workdir: Path, task_namespaces: list[str]) -> World:
-    plane = BenchPlane(workdir / "plane")
+async def make_world(
+    workdir: Path,
+    task_namespaces: list[str],
+    *,
+    plane: BenchPlane | None = None,
+    app_image_env: dict[str, str] | None = None,
+) -> World:
+    """`plane`: a bench plane of another kind, not yet started (the scheduled cluster);
+    `app_image_env`: variables added to every container of the AppImage."""
+    plane = plane or BenchPlane(workdir / "plane")
     for user in USERS:
         plane.add_user(user)
     plane.start()
@@ -94,6 +105,11 @@ async def make_world(workdir: Path, task_namespaces: list[str]) -> World:
                 body={"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
             )
         image = yaml.safe_load((EXAMPLES / "secretflow-image.yaml").read_text())
+        for template in image["spec"]["deployTemplates"] if app_image_env else []:
+            for container in template["spec"]["containers"]:
+                container.setdefault("env", []).extend(
+                    {"name": name, "value": value} for name, value in app_image_env.items()
+                )
         world.app_image = await api.json("POST", APP_IMAGES, body=image)
         listing = await api.json("GET", "/api/v1/namespaces")
         world.namespaces = listing["items"]

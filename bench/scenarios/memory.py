@@ -23,6 +23,8 @@ CHILDREN = "kuscia.secretflow/controller"  # a label every object of a task carr
 OBJECTS_PER_TASK = 13  # the task and its 12 objects
 MIB, KIB = 2**20, 2**10
 SETTLE_SECONDS = 5.0  # after the last reconcile, before reading memory
+GOAL_KIB_PER_OBJECT = 4
+GOAL_IDLE_MIB = 70
 
 
 @dataclass
@@ -135,9 +137,10 @@ def _memory_table(steps: list[Step], kopf_rss: dict[int, float]) -> Table:
     worst = per_object[last.tasks] if last.tasks != base.tasks else float("nan")
     idle = base.rss / MIB
     t.notes += [
-        f"per cached object at {last.tasks:,} tasks: {fmt(worst, 2)} KiB (goal <= 6: "
-        f"{verdict(worst <= 6)}); RSS with {base.tasks:,} tasks: {fmt(idle)} MiB (goal <= 90: "
-        f"{verdict(idle <= 90)}).",
+        f"per cached object at {last.tasks:,} tasks: {fmt(worst, 2)} KiB (goal <= "
+        f"{GOAL_KIB_PER_OBJECT}: {verdict(worst <= GOAL_KIB_PER_OBJECT)}); RSS with "
+        f"{base.tasks:,} tasks: {fmt(idle)} MiB (goal <= {GOAL_IDLE_MIB}: "
+        f"{verdict(idle <= GOAL_IDLE_MIB)}).",
         "Each task: the task and 12 objects (2 Pods, 6 Services, 2 ConfigMaps, 2 "
         "NetworkPolicies); RSS read from /proc after every task was reconciled. Pods have no "
         "status here (no kubelet).",

@@ -5,6 +5,7 @@ field alone costs no write at all."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio.to_thread
@@ -13,7 +14,8 @@ from prometheus_client import REGISTRY
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_ID_LABEL
 from devcluster.cluster import ControlPlane
-from reconciler.kube import POD, SERVICE
+from reconciler.cache_transforms import data_digest
+from reconciler.kube import CONFIG_MAP, POD, SERVICE
 from reconciler.settings import FIELD_MANAGER
 from tests.reconciler.conftest import wait_for
 from tests.reliability.conftest import StartInProcess
@@ -118,3 +120,37 @@ async def test_an_owned_field_edited_by_another_manager_is_restored_and_an_unown
     assert _total("kuscia_reconciler_api_writes") == writes
     pod = await get(POD, "owned-0")
     assert pod["metadata"]["labels"]["extra"] == "1"
+
+
+async def test_a_config_map_data_edit_is_restored_though_the_cache_keeps_only_digests(
+    scenario: Scenario, in_process: StartInProcess, control_plane: ControlPlane
+) -> None:
+    controller = await in_process(workers=2)
+    await scenario.create_tasks(["rendered"])
+    await scenario.converge(within=60, interval=0.3)
+    alice = scenario.domains[0]
+    path = CONFIG_MAP.path(alice, "rendered-0-config")
+    rendered = (await scenario.kube.request("GET", path))["data"]
+    (key,) = rendered
+    cached = controller.caches.children["ConfigMap"].store.get_by_key(f"{alice}/rendered-0-config")
+    assert cached is not None
+    assert cached["data"] == {key: data_digest(rendered[key])}
+
+    await anyio.to_thread.run_sync(
+        lambda: control_plane.run_kubectl(
+            "patch",
+            "configmap",
+            "rendered-0-config",
+            "-n",
+            alice,
+            "--type=merge",
+            "-p",
+            json.dumps({"data": {key: "edited by hand"}}),
+        )
+    )
+
+    async def restored() -> bool:
+        return bool((await scenario.kube.request("GET", path))["data"] == rendered)
+
+    await wait_for(restored, within=20, interval=0.2)
+    assert await scenario.differences() == []

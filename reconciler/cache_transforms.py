@@ -6,16 +6,15 @@ repeated strings (informers.compact)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from informers.compact import interned_object
+from reconciler.drift import data_digest
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-DIGEST_PREFIX = "sha256:"
 
 # Every key builders.pod can set in a Pod's spec and in a container, and nodeName (the
 # scheduler's, read by the status and reservation rules). The rest of a live Pod's spec
@@ -60,11 +59,6 @@ CONDITION_KEYS = frozenset({"type", "status", "reason", "message", "lastTransiti
 SERVICE_SPEC_KEYS = frozenset(
     {"type", "clusterIP", "publishNotReadyAddresses", "selector", "ports"}
 )
-
-
-def data_digest(value: str) -> str:
-    """How a ConfigMap's data value is kept in the cache, and compared by the drift check."""
-    return DIGEST_PREFIX + hashlib.sha256(value.encode()).hexdigest()
 
 
 def _metadata(obj: dict[str, Any]) -> None:
@@ -135,17 +129,6 @@ def config_map(obj: dict[str, Any]) -> dict[str, Any]:
 def whole(obj: dict[str, Any]) -> dict[str, Any]:
     """Kinds read in full (tasks, AppImages, NetworkPolicies, ...): only the common trim."""
     return interned_object(_object(obj))
-
-
-def digested(desired: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A desired object as its cached form compares: a ConfigMap's data values as digests."""
-    data = desired.get("data")
-    if desired.get("kind") != "ConfigMap" or not isinstance(data, Mapping):
-        return desired
-    return {
-        **desired,
-        "data": {k: data_digest(v) if isinstance(v, str) else v for k, v in data.items()},
-    }
 
 
 BY_KIND: dict[str, Transform] = {"Pod": pod, "Service": service, "ConfigMap": config_map}

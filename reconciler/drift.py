@@ -4,11 +4,30 @@ seen (and corrected by the next apply)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from builders.labels import RESERVATION_GATE
-from reconciler.cache_transforms import digested
+
+# The caches keep a ConfigMap's data values as these digests (reconciler.cache_transforms).
+DIGEST_PREFIX = "sha256:"
+
+
+def data_digest(value: str) -> str:
+    """How a ConfigMap's data value is kept in the cache, and compared by the drift check."""
+    return DIGEST_PREFIX + hashlib.sha256(value.encode()).hexdigest()
+
+
+def digested(desired: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A desired object as its cached form compares: a ConfigMap's data values as digests."""
+    data = desired.get("data")
+    if desired.get("kind") != "ConfigMap" or not isinstance(data, Mapping):
+        return desired
+    return {
+        **desired,
+        "data": {k: data_digest(v) if isinstance(v, str) else v for k, v in data.items()},
+    }
 
 
 def _is_map(value: Any) -> bool:

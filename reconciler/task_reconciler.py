@@ -21,7 +21,7 @@ from builders.models import KusciaTask
 from informers.clock import Clock
 from informers.decoding import strip_managed_fields
 from informers.store import object_key
-from reconciler import reservation, task_status
+from reconciler import cache_transforms, reservation, task_status
 from reconciler.binding import Binder, Unbound
 from reconciler.caches import Caches
 from reconciler.drift import apply_needed
@@ -44,8 +44,9 @@ MAX_PASSES = 4
 
 @dataclass
 class _Written:
-    """What the passes of one reconcile wrote: objects as the server answered them
-    (newer than the caches, which have yet to see them), and objects deleted."""
+    """What the passes of one reconcile wrote: objects as the server answered them, in
+    the caches' form (newer than the caches, which have yet to see them), and objects
+    deleted."""
 
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: set[tuple[str, str]] = field(default_factory=set)
@@ -278,7 +279,10 @@ class TaskReconciler:
                 try:
                     answer = await self._apply_ours(obj, uid, force=force)
                     applied.append(answer)
-                    done.objects[(str(obj["kind"]), object_key(obj))] = answer
+                    # In the caches' form, so the next pass compares it as it would a
+                    # cached object (a ConfigMap's data as digests).
+                    kind = str(obj["kind"])
+                    done.objects[(kind, object_key(obj))] = cache_transforms.for_kind(kind)(answer)
                 except ApiError as error:
                     if error.conflict:
                         message = f"{_describe(obj)} exists and is not ours: {error.message}"

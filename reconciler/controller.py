@@ -5,6 +5,7 @@ lives in one anyio task group, so shutdown and failure travel the same way."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import signal
@@ -343,5 +344,17 @@ def _full_collections_deferred() -> Iterator[None]:
         yield
         gc.collect()  # once, so no garbage of the start is frozen with the cache
         gc.freeze()
+        _return_free_memory()
     finally:
         gc.set_threshold(*GC_THRESHOLD)
+
+
+def _return_free_memory() -> None:
+    """Hands the C allocator's free pages back to the system: the list pages decoded
+    while the caches filled were freed, but glibc keeps their memory mapped (and counted
+    in RSS) until asked. Elsewhere than glibc there is nothing to ask."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own C library
+    except (OSError, AttributeError):
+        return
+    trim(0)

@@ -33,14 +33,17 @@ SETTLE_TIMEOUT = 1800.0
 
 
 class PhaseObserver(load.Observer):
-    """The Observer, also noting when each task is first seen Running."""
+    """The Observer, also noting when each task is first seen Running, and counting the
+    task versions it sees (what an informer of tasks gets)."""
 
     def __init__(self, api: Api, namespace: str) -> None:
         super().__init__(api, namespace)
         self.running_at: dict[str, float] = {}
+        self.events = 0
 
     def _see(self, task: dict[str, Any]) -> None:
         super()._see(task)
+        self.events += 1
         name = task["metadata"]["name"]
         if name not in self.running_at and (task.get("status") or {}).get("phase") == "Running":
             self.running_at[name] = time.monotonic()

@@ -133,9 +133,16 @@ class Observer:
 
     async def wait_for(self, names: Sequence[str], within: float) -> bool:
         """True once every named task is settled; False when `within` seconds pass first."""
+        return await self.wait_until_noted(self.settled_at, names, within)
+
+    async def wait_until_noted(
+        self, noted: dict[str, float], names: Sequence[str], within: float
+    ) -> bool:
+        """True once every name is in `noted` (which `_see` fills); False when `within`
+        seconds pass first."""
         deadline = time.monotonic() + within
         wanted = set(names)
-        while not wanted <= self.settled_at.keys():
+        while not wanted <= noted.keys():
             self._changed.clear()
             left = deadline - time.monotonic()
             if left <= 0:

@@ -13,7 +13,6 @@ the pod watch events the API server sent for the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -50,15 +49,7 @@ class PhaseObserver(load.Observer):
             self._changed.set()
 
     async def wait_running(self, names: list[str], within: float) -> bool:
-        deadline = time.monotonic() + within
-        while not set(names) <= self.running_at.keys():
-            self._changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
-        return True
+        return await self.wait_until_noted(self.running_at, names, within)
 
 
 class EventCounter:

@@ -1,5 +1,5 @@
 """How big each scenario is. `make bench` uses sizes that fit a few minutes on two
-cores; BENCH_FULL=1 uses the issue's; each size can also be set on its own:
+cores; BENCH_FULL=1 uses the full ones; each size can also be set on its own:
 
     BENCH_BURST_TASKS       tasks created at once, on both clusters (full: 1000)
     BENCH_TRICKLE_RATE      tasks per second                 (full: 50)

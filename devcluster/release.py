@@ -155,3 +155,18 @@ class Release:
                 return pod
             time.sleep(0.2)
         raise TimeoutError(f"none of {list(among)} holds the Lease after {timeout}s")
+
+    def wait_for_new_leader(self, previous: str, timeout: float = 120) -> str:
+        """The live pod, other than `previous`, that comes to hold the Lease.
+
+        Either the standby or the pod the Deployment made in `previous`'s place
+        may win: both poll the Lease, and whichever polls first after the
+        release takes it, as client-go's candidates do.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pod = self.leader_pod()
+            if pod and pod != previous and pod in {p["metadata"]["name"] for p in self.pods()}:
+                return pod
+            time.sleep(0.2)
+        raise TimeoutError(f"no live pod other than {previous} holds the Lease after {timeout}s")

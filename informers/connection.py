@@ -47,10 +47,18 @@ class Connection:
         self.configuration = configuration
         self.host = str(configuration.host).rstrip("/")
         self.proxy = proxy if proxy is not None else configuration.proxy
-        self.proxy_headers = proxy_headers if proxy_headers is not None else None
+        self.proxy_headers = proxy_headers
         if self.proxy_headers is None and configuration.proxy_headers:
             self.proxy_headers = dict(configuration.proxy_headers)
         self.server_hostname: str | None = configuration.tls_server_name or None
+        # What every request adds to aiohttp's arguments: the same for each.
+        self._request_options: dict[str, Any] = {}
+        if self.proxy:
+            self._request_options["proxy"] = self.proxy
+            if self.proxy_headers:
+                self._request_options["proxy_headers"] = self.proxy_headers
+        if self.server_hostname:
+            self._request_options["server_hostname"] = self.server_hostname
         self.user_agent = "kuscia-reconciler"
         self._owns_session = session is None
         self.session = session if session is not None else _session(configuration)
@@ -99,15 +107,13 @@ class Connection:
         authorization = await self.authorization()
         if authorization:
             headers["Authorization"] = authorization
-        extra: dict[str, Any] = {}
-        if self.proxy:
-            extra["proxy"] = self.proxy
-            if self.proxy_headers:
-                extra["proxy_headers"] = self.proxy_headers
-        if self.server_hostname:
-            extra["server_hostname"] = self.server_hostname
         return await self.session.request(
-            method, URL(url, encoded=True), data=body, headers=headers, timeout=timeout, **extra
+            method,
+            URL(url, encoded=True),
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            **self._request_options,
         )
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from informers.compact import interned_object
-from reconciler.drift import data_digest
+from reconciler.drift import digested_data
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -51,7 +51,7 @@ CONTAINER_KEYS = frozenset(
         "volumeMounts",
     }
 )
-# What reconciler.phase and reconciler.reservation read of a Pod's status.
+# What reconciler.task_status and reconciler.reservation read of a Pod's status.
 POD_STATUS_KEYS = frozenset({"phase", "reason", "message", "startTime", "conditions"})
 CONTAINER_STATUS_KEYS = frozenset({"name", "state", "lastState"})
 CONDITION_KEYS = frozenset({"type", "status", "reason", "message", "lastTransitionTime"})
@@ -80,7 +80,8 @@ def _each_only(items: Any, keys: frozenset[str]) -> Any:
 
 
 def _object(obj: dict[str, Any]) -> dict[str, Any]:
-    """Any kind: without managedFields and kubectl's last-applied annotation, interned."""
+    """A copy of any kind without managedFields and kubectl's last-applied annotation
+    (the kinds' transforms intern what they keep)."""
     obj = dict(obj)
     if isinstance(obj.get("metadata"), dict):
         obj["metadata"] = dict(obj["metadata"])
@@ -121,7 +122,7 @@ def config_map(obj: dict[str, Any]) -> dict[str, Any]:
     obj = _object(obj)
     data = obj.get("data")
     if isinstance(data, dict):
-        obj["data"] = {k: data_digest(v) if isinstance(v, str) else v for k, v in data.items()}
+        obj["data"] = digested_data(data)
     obj.pop("binaryData", None)  # builders make none; the drift check compares data only
     return interned_object(obj)
 

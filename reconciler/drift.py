@@ -19,15 +19,17 @@ def data_digest(value: str) -> str:
     return DIGEST_PREFIX + hashlib.sha256(value.encode()).hexdigest()
 
 
+def digested_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A ConfigMap's data with each (string) value as its digest."""
+    return {k: data_digest(v) if isinstance(v, str) else v for k, v in data.items()}
+
+
 def digested(desired: Mapping[str, Any]) -> Mapping[str, Any]:
     """A desired object as its cached form compares: a ConfigMap's data values as digests."""
     data = desired.get("data")
     if desired.get("kind") != "ConfigMap" or not isinstance(data, Mapping):
         return desired
-    return {
-        **desired,
-        "data": {k: data_digest(v) if isinstance(v, str) else v for k, v in data.items()},
-    }
+    return {**desired, "data": digested_data(data)}
 
 
 def _is_map(value: Any) -> bool:

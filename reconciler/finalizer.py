@@ -15,6 +15,7 @@ import anyio
 
 from builders.labels import TASK_UID_LABEL
 from builders.models import KusciaTask
+from informers.store import object_key
 from reconciler import task_status
 from reconciler.caches import Caches
 from reconciler.kube import KINDS, ApiError, Kube
@@ -99,7 +100,7 @@ class Finalizer:
             for kind, obj in objects:
                 meta = obj["metadata"]
                 if deleted is not None:
-                    key = (kind, f"{meta['namespace']}/{meta['name']}")
+                    key = (kind, object_key(obj))
                     if key in deleted:
                         continue
                     deleted.add(key)

@@ -18,6 +18,7 @@ from yarl import URL
 from informers.apierrors import ApiStatusError
 from informers.connection import Api, Connection
 from informers.decoding import json_loads
+from informers.store import object_key
 from reconciler import kubeconfig
 from reconciler.own_writes import OwnWrites
 from reconciler.write_fence import WriteCheck, checked_writes, fence
@@ -140,7 +141,6 @@ class Kube:
         own_writes: OwnWrites | None = None,
     ) -> None:
         self.connection = Connection.of(api)
-        self.timeout = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         # Called before every write, and again right before its bytes are sent (see
         # write_fence); raising stops it (a replica that may no longer write), the
@@ -201,21 +201,21 @@ class Kube:
         query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
         if dry_run:
             query.append(("dryRun", "All"))
-        own, kind = self.own_writes, str(obj.get("kind"))
-        if own is None or dry_run or not own.tracks(kind):
-            return await self.request(
-                "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
-            )
-        key = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        kind, key = str(obj.get("kind")), object_key(obj)
+        own = self.own_writes
+        if own is not None and (dry_run or not own.tracks(kind)):
+            own = None
         version: str | None = None
-        own.begin(kind, key)
+        if own is not None:
+            own.begin(kind, key)
         try:
             answer = await self.request(
                 "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
             )
             version = (answer.get("metadata") or {}).get("resourceVersion")
         finally:
-            own.end(kind, key, version)
+            if own is not None:
+                own.end(kind, key, version)
         return answer
 
     async def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:

@@ -178,9 +178,9 @@ class TaskReconciler:
             outcome, all_objects_exist = binding.plan, True  # reported on, never applied over
         else:
             wanted = [o for o in binding.plan.objects if before.make_pods or o["kind"] != "Pod"]
-            answer = await self._apply(task, binding.plan, wanted, done)
-            if isinstance(answer, BuildError):  # refused: the task fails with its reason
-                outcome, all_objects_exist = answer, False
+            refused = await self._apply(task, binding.plan, wanted, done)
+            if refused is not None:  # the task fails with its reason
+                outcome, all_objects_exist = refused, False
             else:
                 outcome, all_objects_exist = binding.plan, True
         # 3. status
@@ -249,11 +249,12 @@ class TaskReconciler:
 
     async def _apply(
         self, task: KusciaTask, result: Plan, objects: Sequence[dict[str, Any]], done: _Written
-    ) -> list[dict[str, Any]] | BuildError:
+    ) -> BuildError | None:
         """Applies every one of `objects` (the plan's, or all but its pods) the live
-        one does not already match; returns what the server answered, so the status
-        can count them before the caches do, or why the server refused them (a name
-        that is not ours, an object it will not take): never retried, the task fails."""
+        one does not already match, keeping what the server answered in `done`, so the
+        status can count them before the caches do; returns why the server refused them
+        (a name that is not ours, an object it will not take): never retried, the task
+        fails."""
         uid = task.metadata.uid
         conflicts: list[str] = []
         pending: list[tuple[Mapping[str, Any], bool]] = []
@@ -269,16 +270,14 @@ class TaskReconciler:
         if conflicts:
             return BuildError(NAME_CONFLICT, "; ".join(sorted(conflicts)), waiting=False)
         if not pending:
-            return []
+            return None
         limiter = anyio.CapacityLimiter(self.settings.apply_concurrency)
         failures: list[tuple[str, str]] = []
-        applied: list[dict[str, Any]] = []
 
         async def apply_one(obj: Mapping[str, Any], force: bool) -> None:
             async with limiter:
                 try:
                     answer = await self._apply_ours(obj, uid, force=force)
-                    applied.append(answer)
                     # In the caches' form, so the next pass compares it as it would a
                     # cached object (a ConfigMap's data as digests).
                     kind = str(obj["kind"])
@@ -306,7 +305,7 @@ class TaskReconciler:
             await self.events.emit(_ref(task), WARNING, "UnknownTemplateVariable", warning.message)
         for ignored in result.ignored_fields:
             await self.events.emit(_ref(task), WARNING, IGNORED_FIELD, ignored.message)
-        return applied
+        return None
 
     async def _apply_ours(self, obj: Mapping[str, Any], uid: str, *, force: bool) -> dict[str, Any]:
         """Applies `obj`, forced only over an object of that name that is this task's. A 409
@@ -333,10 +332,9 @@ class TaskReconciler:
 
     def _observed(self, task: KusciaTask, done: _Written) -> task_status.Observed:
         children = self.caches.children_of(task.metadata.uid)
-        fresh = done.objects
         pods = {object_key(p): p for p in children["Pod"]}
         services = {object_key(s): s for s in children["Service"]}
-        for (kind, key), obj in fresh.items():
+        for (kind, key), obj in done.objects.items():
             if kind == "Pod":
                 pods.setdefault(key, obj)
             elif kind == "Service":

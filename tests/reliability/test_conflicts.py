@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from builders.labels import CONTROLLER_LABEL, CONTROLLER_VALUE, TASK_ID_LABEL
 from devcluster.cluster import ControlPlane
-from reconciler.cache_transforms import data_digest
+from reconciler.drift import data_digest
 from reconciler.kube import CONFIG_MAP, POD, SERVICE
 from reconciler.settings import FIELD_MANAGER
 from tests.reconciler.conftest import wait_for
